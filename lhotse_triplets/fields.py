@@ -1,0 +1,60 @@
+"""The one place where custom-field names live.
+
+Lhotse's own fields are used where they exist: the spoken text is ``supervision.text``, the
+language ``supervision.language`` (ISO 639-1) and the voice ``supervision.speaker``. Everything
+else a cut carries is a custom field named here; other modules import these constants and never
+spell the strings themselves.
+"""
+
+# --- prompt (text) fields, set by ``prepare`` ---------------------------------------------------
+#: The image the user turn talks about: a :class:`lhotse.image.Image` manifest (``attach_image``)
+#: in prepared cuts, the encoded image bytes (1-D ``uint8`` array) inside exported Shar.
+IMAGE = "image"
+#: Id of the source conversation (the corpus' own id).
+CONVERSATION_ID = "conversation_id"
+#: 0-based index of the user turn inside its conversation.
+TURN = "turn"
+#: The user turn as written in the source, placeholders (``<image>``) removed.
+USER_TEXT = "user_text"
+#: The placeholders removed from the user turn, in order (e.g. ``["<image>"]``).
+PLACEHOLDERS = "placeholders"
+#: The assistant's reply to this user turn, verbatim: the training target.
+ANSWER = "answer"
+#: Text of the earlier turns (NeMo's ``sqa_as_conversation`` reads ``context``).
+CONTEXT = "context"
+#: System prompt (NeMo reads ``system_prompt``).
+SYSTEM_PROMPT = "system_prompt"
+#: Text instruction that precedes the audio turn in NeMo's ``sqa_as_conversation``.
+QUESTION = "question"
+#: Name of the corpus the conversation comes from (e.g. ``CLEVR``).
+DATA_SOURCE = "data_source"
+#: Supplied per-language versions of the user text: ``{language: text}``.
+TRANSLATIONS = "translations"
+
+# --- synthesis --------------------------------------------------------------------------------
+#: Registry name of the TTS engine that spoke the prompt.
+TTS_MODEL = "tts_model"
+#: Wall-clock seconds spent synthesising the clip (for real-time factors).
+SYNTHESIS_SECONDS = "synthesis_seconds"
+
+# --- scores -----------------------------------------------------------------------------------
+ASR_TEXT = "asr_text"
+SIMILARITY = "similarity"
+WER = "wer"
+CER = "cer"
+#: The error rate the gate uses: CER for ja/zh, WER otherwise.
+ERROR_RATE = "error_rate"
+MOS = "mos"
+GATE_SCORE = "gate_score"
+#: Why the gate rejected the cut; ``None`` for kept cuts.
+REJECT_REASON = "reject_reason"
+
+#: Keys NeMo writes into ``conversation.custom`` itself: never used as our field names.
+NEMO_RESERVED = frozenset(
+    {"input_ids", "context_ids", "answer_ids", "mask", "num_tokens", "dataloading_info"}
+)
+
+ALL = frozenset(
+    v for k, v in dict(globals()).items() if k.isupper() and isinstance(v, str)
+)
+assert not ALL & NEMO_RESERVED

@@ -1,0 +1,1 @@
+"""Dummy cuts and backends for tests."""

@@ -1,0 +1,1 @@
+"""Picklable Cut transforms: rephrase, synthesize, score, gate."""

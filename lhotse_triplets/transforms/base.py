@@ -1,0 +1,164 @@
+"""The base class of every pipeline stage: a picklable batch transform of cuts.
+
+A stage takes a list of cuts and returns, for each, zero or more output cuts or a
+:class:`~lhotse_triplets.errors.Failure`. It stores backend *specs* and builds the backends
+on first use in each worker process, so it pickles cleanly into worker processes and Ray actors.
+"""
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Union
+
+from lhotse import CutSet
+from lhotse.cut import Cut
+
+from lhotse_triplets.backends.registry import build
+from lhotse_triplets.errors import Failure, ItemError
+
+logger = logging.getLogger(__name__)
+
+Output = Union[Cut, Failure]
+
+
+@dataclass
+class BackendSpec:
+    """What a stage needs to build a backend: its kind, registry name and options."""
+
+    kind: str
+    name: str
+    options: Dict[str, Any] = field(default_factory=dict)
+
+    def build(self) -> Any:
+        return build(self.kind, self.name, **dict(self.options))
+
+
+class Stage:
+    """A batch Cut transform. Subclasses implement :meth:`process_batch`.
+
+    ``__call__`` makes a one-to-one stage usable with ``CutSet.map``; :meth:`apply` works for
+    every stage (also those that expand one cut into several) and stays lazy.
+    """
+
+    #: Name used in ``failed.jsonl`` and summaries.
+    name: str = "stage"
+    batch_size: int = 1
+
+    def __init__(self) -> None:
+        self._backends: Dict[str, Any] = {}
+
+    # -- backends built lazily, once per process -------------------------------------------
+    def backend(self, key: str, spec: BackendSpec) -> Any:
+        if key not in self._backends:
+            self._backends[key] = spec.build()
+        return self._backends[key]
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state["_backends"] = {}
+        return state
+
+    # -- processing ---------------------------------------------------------------------------
+    def process_batch(self, cuts: List[Cut]) -> List[Output]:
+        """Process a batch; return output cuts and :class:`Failure` records (any order)."""
+        raise NotImplementedError
+
+    def setup(self) -> None:
+        """Build backends eagerly (so that a missing dependency fails before any work)."""
+
+    def process(self, cuts: List[Cut]) -> List[Output]:
+        """:meth:`process_batch`, isolating the bad item when a whole batch raises."""
+        try:
+            return self.process_batch(cuts)
+        except (ImportError, KeyboardInterrupt, MemoryError):
+            raise
+        except Exception as e:
+            if len(cuts) == 1:
+                return [self.failure(cuts[0], e)]
+            logger.debug("Batch failed in %s (%s); retrying item by item", self.name, e)
+            out: List[Output] = []
+            for cut in cuts:
+                out.extend(self.process([cut]))
+            return out
+
+    def failure(self, cut: Cut, error: Union[Exception, str]) -> Failure:
+        """A :class:`Failure` record for ``cut`` in this stage."""
+        if isinstance(error, ItemError):
+            reason = error.reason
+        elif isinstance(error, Exception):
+            reason = f"{type(error).__name__}: {error}"
+        else:
+            reason = str(error)
+        return Failure(cut_id=cut.id, stage=self.name, reason=reason)
+
+    def __call__(self, cut: Cut) -> Cut:
+        outputs = self.process([cut])
+        cuts = [o for o in outputs if not isinstance(o, Failure)]
+        failures = [o for o in outputs if isinstance(o, Failure)]
+        if failures:
+            raise ItemError(failures[0].reason, cut_id=cut.id)
+        if len(cuts) != 1:
+            raise TypeError(
+                f"Stage {self.name} produced {len(cuts)} cuts from {cut.id}; use .apply() "
+                "for stages that expand cuts"
+            )
+        return cuts[0]
+
+    def apply(
+        self,
+        cuts: CutSet,
+        on_failure: Optional[Callable[[Failure], None]] = None,
+    ) -> CutSet:
+        """Lazily apply this stage to ``cuts``; failures go to ``on_failure`` (default: log)."""
+        return CutSet(LazyStage(cuts, self, on_failure))
+
+
+def _log_failure(failure: Failure) -> None:
+    logger.warning("%s failed in %s: %s", failure.cut_id, failure.stage, failure.reason)
+
+
+def batched(items: Iterable[Any], size: int) -> Iterator[List[Any]]:
+    batch: List[Any] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+class LazyStage:
+    """Iterable of the cuts a stage produces from an iterable of cuts (picklable, lazy)."""
+
+    def __init__(
+        self,
+        source: Iterable[Cut],
+        stage: Stage,
+        on_failure: Optional[Callable[[Failure], None]] = None,
+    ) -> None:
+        self.source = source
+        self.stage = stage
+        self.on_failure = on_failure
+
+    @property
+    def is_lazy(self) -> bool:
+        return True
+
+    def __iter__(self) -> Iterator[Cut]:
+        on_failure = self.on_failure or _log_failure
+        for batch in batched(self.source, max(1, self.stage.batch_size)):
+            for item in self.stage.process(batch):
+                if isinstance(item, Failure):
+                    on_failure(item)
+                else:
+                    yield item
+
+    def __len__(self) -> int:
+        raise TypeError("The length of a lazily transformed CutSet is unknown until iterated.")
+
+
+def split_outputs(outputs: Sequence[Output]) -> tuple:
+    """``(cuts, failures)`` from a list of stage outputs."""
+    cuts = [o for o in outputs if not isinstance(o, Failure)]
+    failures = [o for o in outputs if isinstance(o, Failure)]
+    return cuts, failures
