@@ -28,6 +28,8 @@ SYSTEM_PROMPT = "system_prompt"
 QUESTION = "question"
 #: Name of the corpus the conversation comes from (e.g. ``CLEVR``).
 DATA_SOURCE = "data_source"
+#: Earlier turns of the conversation: list of ``{"role": "user"|"assistant", "text": ...}``.
+HISTORY = "history"
 #: Supplied per-language versions of the user text: ``{language: text}``.
 TRANSLATIONS = "translations"
 

@@ -12,7 +12,10 @@ Example::
 
 import importlib
 import importlib.util
+import logging
 from typing import Any, Callable, Dict, List, Tuple, Type
+
+logger = logging.getLogger(__name__)
 
 KINDS = ("tts", "asr", "embed", "mos", "llm")
 
@@ -66,7 +69,10 @@ def _load_builtins() -> None:
     if not _loaded:
         _loaded = True
         for module in _BUILTIN_MODULES:
-            importlib.import_module(module)
+            try:
+                importlib.import_module(module)
+            except ImportError as e:  # a broken optional module must not hide the others
+                logger.warning("Backends in %s are unavailable: %s", module, e)
 
 
 def available(kind: str) -> List[str]:

@@ -1,0 +1,140 @@
+"""Dataclass schemas of the pipeline configuration, loaded and merged with OmegaConf.
+
+One place holds the defaults. A user YAML is merged over :class:`PipelineConfig`; an unknown
+key is an error that names the key, not something silently kept.
+
+Example::
+
+    cfg = load_config("configs/quickstart.yaml", overrides=["synthesize.voices_per_prompt=2"])
+    cfg.languages  # ['en', 'fr', 'de', 'ja', 'zh']
+"""
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Union
+
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from lhotse_triplets.transforms.base import BackendSpec
+
+LANGUAGES = ("en", "fr", "de", "ja", "zh")
+
+
+@dataclass
+class BackendConfig:
+    """A backend by registry name, with its constructor options."""
+
+    name: str = "???"
+    options: Dict[str, Any] = field(default_factory=dict)
+
+    def spec(self, kind: str) -> BackendSpec:
+        return BackendSpec(kind, self.name, dict(self.options))
+
+
+@dataclass
+class PrepareConfig:
+    """Which recipe makes the prompt cuts, and its keyword arguments."""
+
+    recipe: str = "sample"
+    options: Dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class RephraseConfig:
+    backend: BackendConfig = field(default_factory=lambda: BackendConfig("rules"))
+    batch_size: int = 32
+
+
+@dataclass
+class SynthesizeConfig:
+    #: language -> TTS backend; the key ``default`` serves languages not listed.
+    tts: Dict[str, BackendConfig] = field(
+        default_factory=lambda: {"default": BackendConfig("espeak")}
+    )
+    #: Voices per prompt, chosen deterministically from the backend's voices for the language.
+    voices_per_prompt: int = 1
+    #: Optional explicit voice lists per language (default: the backend's own list).
+    voices: Dict[str, List[str]] = field(default_factory=dict)
+    sampling_rate: int = 16000
+    audio_format: str = "flac"
+    batch_size: int = 8
+
+
+@dataclass
+class ScoreConfig:
+    asr: Optional[BackendConfig] = field(
+        default_factory=lambda: BackendConfig("faster_whisper")
+    )
+    embed: Optional[BackendConfig] = field(
+        default_factory=lambda: BackendConfig("use_multilingual")
+    )
+    mos: Optional[BackendConfig] = field(default_factory=lambda: BackendConfig("distillmos"))
+    batch_size: int = 8
+
+
+@dataclass
+class GateConfig:
+    """Thresholds of the rule gate (a calibrated gate replaces them when given)."""
+
+    min_similarity: Optional[float] = 0.6
+    max_error_rate: Optional[float] = 0.5
+    min_mos: Optional[float] = 2.5
+    min_duration: Optional[float] = 0.3
+    max_duration: Optional[float] = 30.0
+
+
+@dataclass
+class ExportConfig:
+    formats: List[str] = field(default_factory=lambda: ["shar", "triplets"])
+    shard_size: int = 1000
+    #: Text turn NeMo's ``sqa_as_conversation`` puts before the audio turn.
+    question: Optional[str] = None
+    include_rejected: bool = False
+
+
+@dataclass
+class PipelineConfig:
+    """The whole pipeline: ``lhotse-triplets run CONFIG -o DIR``."""
+
+    languages: List[str] = field(default_factory=lambda: ["en"])
+    prepare: PrepareConfig = field(default_factory=PrepareConfig)
+    rephrase: RephraseConfig = field(default_factory=RephraseConfig)
+    synthesize: SynthesizeConfig = field(default_factory=SynthesizeConfig)
+    score: ScoreConfig = field(default_factory=ScoreConfig)
+    gate: GateConfig = field(default_factory=GateConfig)
+    export: ExportConfig = field(default_factory=ExportConfig)
+    #: Cuts per shard: the unit of resumption and of parallel work.
+    shard_size: int = 100
+    #: Worker processes per stage (1 = in this process).
+    num_jobs: int = 1
+
+
+def load_config(
+    path: Optional[Union[str, Path]] = None,
+    overrides: Sequence[str] = (),
+    schema: type = PipelineConfig,
+) -> Any:
+    """Merge a YAML file and ``key=value`` overrides over the schema's defaults.
+
+    :raises ValueError: on an unknown key or a value of the wrong type, naming it.
+    """
+    cfg = OmegaConf.structured(schema)
+    try:
+        if path is not None:
+            cfg = OmegaConf.merge(cfg, OmegaConf.load(path))
+        if overrides:
+            cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist(list(overrides)))
+    except OmegaConfBaseException as e:
+        where = f" in {path}" if path is not None else ""
+        raise ValueError(f"Invalid configuration{where}: {e}") from None
+    obj = OmegaConf.to_object(cfg)
+    for lang in obj.languages:
+        if not isinstance(lang, str) or len(lang) != 2:
+            raise ValueError(f"languages: {lang!r} is not an ISO 639-1 code (e.g. 'en')")
+    return obj
+
+
+def to_yaml(cfg: Any) -> str:
+    """The resolved configuration as YAML (saved next to a run's outputs)."""
+    return OmegaConf.to_yaml(OmegaConf.structured(cfg) if not isinstance(cfg, DictConfig) else cfg)

@@ -1,0 +1,75 @@
+import json
+
+import pytest
+from lhotse import CutSet
+
+from lhotse_triplets.engine import list_shards, read_cuts, read_failures, run_stage, shard_cuts
+from lhotse_triplets.testing.cuts import dummy_prompt_cuts, prompt_cut
+from lhotse_triplets.transforms.rephrase import Rephrase
+
+
+class CrashingRephrase(Rephrase):
+    """Dies (like a killed process) when it reaches one cut."""
+
+    def __init__(self, crash_on: str, **kw):
+        super().__init__(**kw)
+        self.crash_on = crash_on
+
+    def process_batch(self, cuts):
+        if any(c.id == self.crash_on for c in cuts):
+            raise KeyboardInterrupt
+        return super().process_batch(cuts)
+
+
+@pytest.fixture
+def prompts(tmp_path):
+    cuts = CutSet.from_cuts(list(dummy_prompt_cuts(10, ["fr"]))
+                            + [prompt_cut("nofr", "No French for me", "x")])
+    return shard_cuts(cuts, tmp_path / "prompts", shard_size=4)
+
+
+def test_shards_and_outputs(prompts, tmp_path):
+    assert len(prompts) == 3
+    report = run_stage(Rephrase(["en", "fr"], batch_size=3), prompts, tmp_path / "out",
+                       progress=False)
+    assert (report.cuts_in, report.cuts_out, report.num_failed) == (11, 21, 1)
+    assert [p.name for p in list_shards(tmp_path / "out")] == [p.name for p in prompts]
+    failures = read_failures(tmp_path / "out")
+    assert [(f.cut_id, f.stage) for f in failures] == [("nofr-t0", "rephrase")]
+    assert "no fr text" in failures[0].reason
+    ids = [c.id for c in read_cuts(tmp_path / "out")]
+    assert len(ids) == len(set(ids)) == 21
+
+
+def test_killed_run_resumes_without_duplicates(prompts, tmp_path):
+    out = tmp_path / "out"
+    with pytest.raises(KeyboardInterrupt):
+        run_stage(CrashingRephrase("000005-t0", languages=["en"]), prompts, out, progress=False)
+    # Shard 0 finished; shard 1 was interrupted and left no output behind.
+    assert [p.name for p in list_shards(out)] == ["cuts.000000.jsonl.gz"]
+    report = run_stage(Rephrase(["en"]), prompts, out, progress=False)
+    assert report.shards_skipped == 1
+    assert (report.cuts_in, report.cuts_out) == (11, 11)
+    ids = [c.id for c in read_cuts(out)]
+    assert sorted(ids) == sorted(f"{c.id}-en" for c in read_cuts(tmp_path / "prompts"))
+    # A third run does nothing and reports the same totals.
+    again = run_stage(Rephrase(["en"]), prompts, out, progress=False)
+    assert again.shards_skipped == 3 and again.cuts_out == 11
+
+
+def test_parallel_workers_match_serial(prompts, tmp_path):
+    serial = run_stage(Rephrase(["en", "fr"]), prompts, tmp_path / "a", progress=False)
+    parallel = run_stage(Rephrase(["en", "fr"]), prompts, tmp_path / "b", num_jobs=2,
+                         progress=False)
+    assert serial.cuts_out == parallel.cuts_out
+    a = sorted(json.dumps(c.to_dict(), sort_keys=True) for c in read_cuts(tmp_path / "a"))
+    b = sorted(json.dumps(c.to_dict(), sort_keys=True) for c in read_cuts(tmp_path / "b"))
+    assert a == b
+
+
+def test_read_cuts_errors_name_the_path(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nothing.jsonl.gz"):
+        read_cuts(tmp_path / "nothing.jsonl.gz")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="empty"):
+        read_cuts(tmp_path / "empty")
