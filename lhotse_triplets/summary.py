@@ -46,9 +46,10 @@ class Summary:
         for lang in sorted(self.hours):
             for voice in sorted(self.hours[lang]):
                 h = self.hours[lang][voice]
-                rows.append([lang, voice, h["cuts"], f"{h['hours'] * 60:.2f}"])
+                rows.append([lang, voice, h["cuts"], f"{h['hours']:.4f}", f"{h['hours'] * 60:.2f}"])
         if rows:
-            parts.append(tabulate(rows, headers=["language", "voice", "kept cuts", "minutes"],
+            parts.append(tabulate(rows, headers=["language", "voice", "kept cuts", "hours", "minutes"],
+                                  disable_numparse=True,
                                   tablefmt="github"))
         if self.means:
             parts.append(tabulate(
