@@ -18,7 +18,7 @@ import json
 import logging
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Union
+from typing import Any, Callable, Dict, List, Optional, Union
 
 from lhotse import CutSet
 
@@ -71,7 +71,12 @@ def prepare(cfg: PipelineConfig, output_dir: Path) -> CutSet:
     return recipe(output_dir=output_dir, **dict(cfg.prepare.options))
 
 
-def export(cfg: PipelineConfig, cuts: CutSet, output_dir: Path) -> Dict[str, str]:
+def export(
+    cfg: PipelineConfig,
+    cuts: CutSet,
+    output_dir: Path,
+    on_failure: Optional[Callable[[Failure], None]] = None,
+) -> Dict[str, str]:
     """Write the configured export formats of ``cuts`` into ``output_dir``."""
     from lhotse_triplets.export import export_formats
 
@@ -83,6 +88,7 @@ def export(cfg: PipelineConfig, cuts: CutSet, output_dir: Path) -> Dict[str, str
         question=cfg.export.question,
         include_rejected=cfg.export.include_rejected,
         sampling_rate=cfg.synthesize.sampling_rate,
+        on_failure=on_failure,
     )
 
 
@@ -130,15 +136,15 @@ def run_pipeline(
     failures = _recipe_failures(out / "prepare")
     for d in stage_dirs:
         failures.extend(read_failures(d))
+    if (out / "gate").is_dir() and "gate" in [s["stage"] for s in summary.stages]:
+        summarize_cuts(read_cuts(out / "gate"), summary)
+        if until in (None, "export"):
+            summary.outputs = export(cfg, read_cuts(out / "gate"), out / "export",
+                                     on_failure=failures.append)
     with (out / "failed.jsonl").open("w") as f:
         for failure in failures:
             f.write(json.dumps(failure.to_dict(), ensure_ascii=False) + "\n")
     summary.failed = count_failures(failures)
-
-    if (out / "gate").is_dir() and "gate" in [s["stage"] for s in summary.stages]:
-        summarize_cuts(read_cuts(out / "gate"), summary)
-        if until in (None, "export"):
-            summary.outputs = export(cfg, read_cuts(out / "gate"), out / "export")
     summary.outputs["failed"] = str(out / "failed.jsonl")
     summary.seconds = time.perf_counter() - start
     summary.save(out / "summary.json")
