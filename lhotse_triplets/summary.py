@@ -20,6 +20,8 @@ class Summary:
     prompts: int = 0
     stages: List[dict] = field(default_factory=list)
     kept: int = 0
+    #: cuts the gate rejected (a cut may have several reasons in ``rejected``)
+    rejected_cuts: int = 0
     rejected: Dict[str, int] = field(default_factory=dict)
     failed: Dict[str, int] = field(default_factory=dict)
     #: language -> voice -> {"cuts": n, "hours": h} over kept cuts
@@ -58,9 +60,9 @@ class Summary:
                  for lang, m in sorted(self.means.items())],
                 headers=["language", "similarity", "error rate", "MOS"], tablefmt="github",
             ))
-        total = self.kept + sum(self.rejected.values())
+        total = self.kept + self.rejected_cuts
         lines = [f"prompts: {self.prompts}   clips gated: {total}   kept: {self.kept}   "
-                 f"rejected: {sum(self.rejected.values())}   failed: {sum(self.failed.values())}"]
+                 f"rejected: {self.rejected_cuts}   failed: {sum(self.failed.values())}"]
         for title, counts in (("rejected", self.rejected), ("failed", self.failed)):
             for reason, n in sorted(counts.items(), key=lambda kv: -kv[1]):
                 lines.append(f"  {title}: {n:5d}  {reason}")
@@ -88,6 +90,7 @@ def summarize_cuts(gated: Iterable[Cut], summary: Summary) -> Summary:
         reason = custom.get(fields.REJECT_REASON)
         if reason:
             rejected.update(reason.split(","))
+            summary.rejected_cuts += 1
             continue
         summary.kept += 1
         cell = hours[sup.language][sup.speaker]

@@ -19,7 +19,7 @@ def test_quickstart_config_with_real_models(tmp_path):
     summary = run_pipeline(cfg, tmp_path / "run", progress=False)
     n_prompts = summary.prompts
     assert n_prompts >= 2
-    gated = summary.kept + sum(summary.rejected.values())
+    gated = summary.kept + summary.rejected_cuts
     assert gated == n_prompts * len(cfg.languages)
     assert set(summary.means) == set(cfg.languages)
     # Real speech from the offline engines: Whisper base understands it in every language.

@@ -16,6 +16,9 @@ def cli(verbose: bool) -> None:
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if not verbose:  # per-clip chatter of model libraries drowns the progress bars
+        for name in ("faster_whisper", "httpx", "urllib3", "numba", "phonemizer"):
+            logging.getLogger(name).setLevel(logging.WARNING)
 
 
 @cli.group()
