@@ -34,7 +34,7 @@ class ASRBackend(Protocol):
 
 @runtime_checkable
 class EmbedBackend(Protocol):
-    """Sentence embeddings; :func:`lhotse_triplets.backends.similarity` turns them into cosines."""
+    """Sentence embeddings; :func:`lhotse_triplets.metrics.cosine` compares them."""
 
     def encode(self, texts: Sequence[str]) -> np.ndarray: ...
 
