@@ -26,7 +26,7 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   $pip -U pip wheel setuptools
   $pip torch==2.13.0                       # first: the local CPU wheel, no CUDA downloads
   $pip -e ".[all]"
-  $pip --no-deps pyopenjtalk-plus sudachipy distillmos xls-r-sqa
+  $pip --no-deps pyopenjtalk-plus sudachipy sudachidict-core distillmos xls-r-sqa
   echo "$want" > "$stamp"
 fi
 echo "lhotse-triplets is set up in $(pwd)/.venv"
