@@ -2,7 +2,6 @@
 
 import io
 from pathlib import Path
-from typing import Optional, Union
 
 import numpy as np
 import soundfile as sf
@@ -30,8 +29,9 @@ def resample(audio: np.ndarray, source_rate: int, target_rate: int) -> np.ndarra
 def encode(audio: np.ndarray, sampling_rate: int, audio_format: str = "flac") -> bytes:
     """Encode a float waveform (clipped to [-1, 1]) as FLAC/WAV bytes, 16-bit PCM."""
     buf = io.BytesIO()
-    sf.write(buf, np.clip(audio, -1.0, 1.0), sampling_rate, format=audio_format.upper(),
-             subtype="PCM_16")
+    sf.write(
+        buf, np.clip(audio, -1.0, 1.0), sampling_rate, format=audio_format.upper(), subtype="PCM_16"
+    )
     return buf.getvalue()
 
 
@@ -39,7 +39,7 @@ def make_recording(
     audio: np.ndarray,
     sampling_rate: int,
     recording_id: str,
-    path: Optional[Union[str, Path]] = None,
+    path: str | Path | None = None,
     audio_format: str = "flac",
 ) -> Recording:
     """A Recording of ``audio``: written to ``path`` when given, else kept in memory."""

@@ -9,9 +9,10 @@ Example::
     cfg.languages  # ['en', 'fr', 'de', 'ja', 'zh']
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Union
+from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
@@ -26,7 +27,7 @@ class BackendConfig:
     """A backend by registry name, with its constructor options."""
 
     name: str = "???"
-    options: Dict[str, Any] = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=dict)
 
     def spec(self, kind: str) -> BackendSpec:
         return BackendSpec(kind, self.name, dict(self.options))
@@ -37,7 +38,7 @@ class PrepareConfig:
     """Which recipe makes the prompt cuts, and its keyword arguments."""
 
     recipe: str = "sample"
-    options: Dict[str, Any] = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -49,13 +50,13 @@ class RephraseConfig:
 @dataclass
 class SynthesizeConfig:
     #: language -> TTS backend; the key ``default`` serves languages not listed.
-    tts: Dict[str, BackendConfig] = field(
+    tts: dict[str, BackendConfig] = field(
         default_factory=lambda: {"default": BackendConfig("espeak")}
     )
     #: Voices per prompt, chosen deterministically from the backend's voices for the language.
     voices_per_prompt: int = 1
     #: Optional explicit voice lists per language (default: the backend's own list).
-    voices: Dict[str, List[str]] = field(default_factory=dict)
+    voices: dict[str, list[str]] = field(default_factory=dict)
     sampling_rate: int = 16000
     audio_format: str = "flac"
     batch_size: int = 8
@@ -63,13 +64,9 @@ class SynthesizeConfig:
 
 @dataclass
 class ScoreConfig:
-    asr: Optional[BackendConfig] = field(
-        default_factory=lambda: BackendConfig("faster_whisper")
-    )
-    embed: Optional[BackendConfig] = field(
-        default_factory=lambda: BackendConfig("use_multilingual")
-    )
-    mos: Optional[BackendConfig] = field(default_factory=lambda: BackendConfig("distillmos"))
+    asr: BackendConfig | None = field(default_factory=lambda: BackendConfig("faster_whisper"))
+    embed: BackendConfig | None = field(default_factory=lambda: BackendConfig("use_multilingual"))
+    mos: BackendConfig | None = field(default_factory=lambda: BackendConfig("distillmos"))
     batch_size: int = 8
 
 
@@ -77,19 +74,19 @@ class ScoreConfig:
 class GateConfig:
     """Thresholds of the rule gate (a calibrated gate replaces them when given)."""
 
-    min_similarity: Optional[float] = 0.6
-    max_error_rate: Optional[float] = 0.5
-    min_mos: Optional[float] = 2.5
-    min_duration: Optional[float] = 0.3
-    max_duration: Optional[float] = 30.0
+    min_similarity: float | None = 0.6
+    max_error_rate: float | None = 0.5
+    min_mos: float | None = 2.5
+    min_duration: float | None = 0.3
+    max_duration: float | None = 30.0
 
 
 @dataclass
 class ExportConfig:
-    formats: List[str] = field(default_factory=lambda: ["shar", "triplets"])
+    formats: list[str] = field(default_factory=lambda: ["shar", "triplets"])
     shard_size: int = 1000
     #: Text turn NeMo's ``sqa_as_conversation`` puts before the audio turn.
-    question: Optional[str] = None
+    question: str | None = None
     include_rejected: bool = False
 
 
@@ -97,7 +94,7 @@ class ExportConfig:
 class PipelineConfig:
     """The whole pipeline: ``lhotse-triplets run CONFIG -o DIR``."""
 
-    languages: List[str] = field(default_factory=lambda: ["en"])
+    languages: list[str] = field(default_factory=lambda: ["en"])
     prepare: PrepareConfig = field(default_factory=PrepareConfig)
     rephrase: RephraseConfig = field(default_factory=RephraseConfig)
     synthesize: SynthesizeConfig = field(default_factory=SynthesizeConfig)
@@ -111,7 +108,7 @@ class PipelineConfig:
 
 
 def load_config(
-    path: Optional[Union[str, Path]] = None,
+    path: str | Path | None = None,
     overrides: Sequence[str] = (),
     schema: type = PipelineConfig,
 ) -> Any:

@@ -1,7 +1,6 @@
 """Domain errors: a failure on one item that a stage records and skips."""
 
 from dataclasses import asdict, dataclass
-from typing import Optional
 
 
 class ItemError(Exception):
@@ -11,7 +10,7 @@ class ItemError(Exception):
     :param cut_id: the item it concerns, when known where the error is raised.
     """
 
-    def __init__(self, reason: str, cut_id: Optional[str] = None) -> None:
+    def __init__(self, reason: str, cut_id: str | None = None) -> None:
         super().__init__(reason if cut_id is None else f"{cut_id}: {reason}")
         self.reason = reason
         self.cut_id = cut_id

@@ -56,7 +56,5 @@ NEMO_RESERVED = frozenset(
     {"input_ids", "context_ids", "answer_ids", "mask", "num_tokens", "dataloading_info"}
 )
 
-ALL = frozenset(
-    v for k, v in dict(globals()).items() if k.isupper() and isinstance(v, str)
-)
+ALL = frozenset(v for k, v in dict(globals()).items() if k.isupper() and isinstance(v, str))
 assert not ALL & NEMO_RESERVED

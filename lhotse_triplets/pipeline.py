@@ -17,8 +17,9 @@ A rerun with the same DIR resumes: finished shards are skipped.
 import json
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Union
+from typing import Any
 
 from lhotse import CutSet
 
@@ -37,12 +38,13 @@ logger = logging.getLogger(__name__)
 STAGES = ("rephrase", "synthesize", "score", "gate")
 
 
-def build_stages(cfg: PipelineConfig, output_dir: Union[str, Path]) -> Dict[str, Stage]:
+def build_stages(cfg: PipelineConfig, output_dir: str | Path) -> dict[str, Stage]:
     """The four transform stages of ``cfg`` (audio files go under ``output_dir/audio``)."""
     s, q, g = cfg.synthesize, cfg.score, cfg.gate
     return {
-        "rephrase": Rephrase(cfg.languages, cfg.rephrase.backend.spec("llm"),
-                             batch_size=cfg.rephrase.batch_size),
+        "rephrase": Rephrase(
+            cfg.languages, cfg.rephrase.backend.spec("llm"), batch_size=cfg.rephrase.batch_size
+        ),
         "synthesize": Synthesize(
             {lang: b.spec("tts") for lang, b in s.tts.items()},
             voices_per_prompt=s.voices_per_prompt,
@@ -58,8 +60,7 @@ def build_stages(cfg: PipelineConfig, output_dir: Union[str, Path]) -> Dict[str,
             mos=q.mos.spec("mos") if q.mos else None,
             batch_size=q.batch_size,
         ),
-        "gate": Gate(g.min_similarity, g.max_error_rate, g.min_mos, g.min_duration,
-                     g.max_duration),
+        "gate": Gate(g.min_similarity, g.max_error_rate, g.min_mos, g.min_duration, g.max_duration),
     }
 
 
@@ -75,8 +76,8 @@ def export(
     cfg: PipelineConfig,
     cuts: CutSet,
     output_dir: Path,
-    on_failure: Optional[Callable[[Failure], None]] = None,
-) -> Dict[str, str]:
+    on_failure: Callable[[Failure], None] | None = None,
+) -> dict[str, str]:
     """Write the configured export formats of ``cuts`` into ``output_dir``."""
     from lhotse_triplets.export import export_formats
 
@@ -94,10 +95,10 @@ def export(
 
 def run_pipeline(
     cfg: PipelineConfig,
-    output_dir: Union[str, Path],
+    output_dir: str | Path,
     *,
     progress: bool = True,
-    until: Optional[str] = None,
+    until: str | None = None,
 ) -> Summary:
     """Run (or resume) the pipeline into ``output_dir`` and return its :class:`Summary`.
 
@@ -119,15 +120,21 @@ def run_pipeline(
     previous = out / "prompts"
     shards = shard_cuts(prompts, previous, cfg.shard_size)
     summary.prompts = sum(1 for _ in read_cuts(previous)) if shards else 0
-    stage_dirs: List[Path] = []
+    stage_dirs: list[Path] = []
     if until != "prepare":
         for name, stage in build_stages(cfg, out).items():
-            report = run_stage(stage, previous, out / name, num_jobs=cfg.num_jobs,
-                               progress=progress)
-            summary.stages.append({
-                "stage": name, "cuts_in": report.cuts_in, "cuts_out": report.cuts_out,
-                "failed": report.num_failed, "resumed_shards": report.shards_skipped,
-            })
+            report = run_stage(
+                stage, previous, out / name, num_jobs=cfg.num_jobs, progress=progress
+            )
+            summary.stages.append(
+                {
+                    "stage": name,
+                    "cuts_in": report.cuts_in,
+                    "cuts_out": report.cuts_out,
+                    "failed": report.num_failed,
+                    "resumed_shards": report.shards_skipped,
+                }
+            )
             stage_dirs.append(out / name)
             previous = out / name
             if name == until:
@@ -139,8 +146,9 @@ def run_pipeline(
     if (out / "gate").is_dir() and "gate" in [s["stage"] for s in summary.stages]:
         summarize_cuts(read_cuts(out / "gate"), summary)
         if until in (None, "export"):
-            summary.outputs = export(cfg, read_cuts(out / "gate"), out / "export",
-                                     on_failure=failures.append)
+            summary.outputs = export(
+                cfg, read_cuts(out / "gate"), out / "export", on_failure=failures.append
+            )
     with (out / "failed.jsonl").open("w") as f:
         for failure in failures:
             f.write(json.dumps(failure.to_dict(), ensure_ascii=False) + "\n")
@@ -151,13 +159,16 @@ def run_pipeline(
     return summary
 
 
-def _recipe_failures(prepare_dir: Path) -> List[Failure]:
+def _recipe_failures(prepare_dir: Path) -> list[Failure]:
     out = []
     for p in sorted(prepare_dir.glob("*failed*.jsonl")):
         with p.open() as f:
             for line in f:
                 if line.strip():
-                    d: Dict[str, Any] = json.loads(line)
-                    out.append(Failure(d.get("cut_id", "?"), d.get("stage", "prepare"),
-                                       d.get("reason", "?")))
+                    d: dict[str, Any] = json.loads(line)
+                    out.append(
+                        Failure(
+                            d.get("cut_id", "?"), d.get("stage", "prepare"), d.get("reason", "?")
+                        )
+                    )
     return out

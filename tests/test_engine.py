@@ -23,15 +23,17 @@ class CrashingRephrase(Rephrase):
 
 @pytest.fixture
 def prompts(tmp_path):
-    cuts = CutSet.from_cuts(list(dummy_prompt_cuts(10, ["fr"]))
-                            + [prompt_cut("nofr", "No French for me", "x")])
+    cuts = CutSet.from_cuts(
+        list(dummy_prompt_cuts(10, ["fr"])) + [prompt_cut("nofr", "No French for me", "x")]
+    )
     return shard_cuts(cuts, tmp_path / "prompts", shard_size=4)
 
 
 def test_shards_and_outputs(prompts, tmp_path):
     assert len(prompts) == 3
-    report = run_stage(Rephrase(["en", "fr"], batch_size=3), prompts, tmp_path / "out",
-                       progress=False)
+    report = run_stage(
+        Rephrase(["en", "fr"], batch_size=3), prompts, tmp_path / "out", progress=False
+    )
     assert (report.cuts_in, report.cuts_out, report.num_failed) == (11, 21, 1)
     assert [p.name for p in list_shards(tmp_path / "out")] == [p.name for p in prompts]
     failures = read_failures(tmp_path / "out")
@@ -59,8 +61,9 @@ def test_killed_run_resumes_without_duplicates(prompts, tmp_path):
 
 def test_parallel_workers_match_serial(prompts, tmp_path):
     serial = run_stage(Rephrase(["en", "fr"]), prompts, tmp_path / "a", progress=False)
-    parallel = run_stage(Rephrase(["en", "fr"]), prompts, tmp_path / "b", num_jobs=2,
-                         progress=False)
+    parallel = run_stage(
+        Rephrase(["en", "fr"]), prompts, tmp_path / "b", num_jobs=2, progress=False
+    )
     assert serial.cuts_out == parallel.cuts_out
     a = sorted(json.dumps(c.to_dict(), sort_keys=True) for c in read_cuts(tmp_path / "a"))
     b = sorted(json.dumps(c.to_dict(), sort_keys=True) for c in read_cuts(tmp_path / "b"))

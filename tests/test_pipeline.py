@@ -68,16 +68,34 @@ def test_rerun_resumes_and_bad_items_are_recorded(config_path, tmp_path):
 def test_failures_land_in_failed_jsonl(tmp_path):
     corpus = tmp_path / "corpus.jsonl"
     rows = [
-        {"id": "good", "conversations": [{"role": "user", "content": "<image>\nWhat is it?"},
-                                         {"role": "assistant", "content": "A cube."}]},
-        {"id": "empty", "conversations": [{"role": "user", "content": "<image>"},
-                                          {"role": "assistant", "content": "A cube."}]},
-        {"id": "fail", "conversations": [{"role": "user", "content": "Please FAIL now"},
-                                         {"role": "assistant", "content": "No."}]},
+        {
+            "id": "good",
+            "conversations": [
+                {"role": "user", "content": "<image>\nWhat is it?"},
+                {"role": "assistant", "content": "A cube."},
+            ],
+        },
+        {
+            "id": "empty",
+            "conversations": [
+                {"role": "user", "content": "<image>"},
+                {"role": "assistant", "content": "A cube."},
+            ],
+        },
+        {
+            "id": "fail",
+            "conversations": [
+                {"role": "user", "content": "Please FAIL now"},
+                {"role": "assistant", "content": "No."},
+            ],
+        },
     ]
     corpus.write_text("\n".join(json.dumps(r) for r in rows) + "\n{not json\n")
-    cfg = dict(DUMMY, languages=["en"],
-               prepare={"recipe": "llava_instruct", "options": {"source": str(corpus)}})
+    cfg = dict(
+        DUMMY,
+        languages=["en"],
+        prepare={"recipe": "llava_instruct", "options": {"source": str(corpus)}},
+    )
     path = tmp_path / "c.yaml"
     path.write_text(yaml.safe_dump(cfg))
     out = tmp_path / "run"
@@ -86,8 +104,9 @@ def test_failures_land_in_failed_jsonl(tmp_path):
     stages = {f["cut_id"].split("-")[0]: f["stage"] for f in failed}
     assert stages == {"empty": "prepare", "line": "prepare", "fail": "synthesize"}
     assert summary.kept == 2  # "good" in 2 voices
-    assert [c.custom[fields.CONVERSATION_ID] for c in CutSet.from_shar(
-        in_dir=out / "export" / "shar")] == ["good", "good"]
+    assert [
+        c.custom[fields.CONVERSATION_ID] for c in CutSet.from_shar(in_dir=out / "export" / "shar")
+    ] == ["good", "good"]
 
 
 def test_unknown_config_key_is_named(tmp_path):
@@ -98,11 +117,23 @@ def test_unknown_config_key_is_named(tmp_path):
     assert "voices_per_promt" in result.output
 
 
-@pytest.mark.parametrize("command", [
-    [], ["prepare"], ["prepare", "llava-instruct"], ["prepare", "sample"], ["rephrase"],
-    ["synthesize"], ["score"], ["gate"], ["export"], ["export", "shar"], ["export", "triplets"],
-    ["run"],
-])
+@pytest.mark.parametrize(
+    "command",
+    [
+        [],
+        ["prepare"],
+        ["prepare", "llava-instruct"],
+        ["prepare", "sample"],
+        ["rephrase"],
+        ["synthesize"],
+        ["score"],
+        ["gate"],
+        ["export"],
+        ["export", "shar"],
+        ["export", "triplets"],
+        ["run"],
+    ],
+)
 def test_help_everywhere(command):
     result = CliRunner().invoke(cli, command + ["--help"])
     assert result.exit_code == 0, result.output
@@ -121,8 +152,17 @@ def test_cli_stage_by_stage(tmp_path):
     manifest = tmp_path / "p" / "llava_instruct_cuts_train.jsonl.gz"
     ok("rephrase", manifest, tmp_path / "r", "-l", "en,zh", "--shard-size", 2)
     ok("synthesize", tmp_path / "r", tmp_path / "s", "-t", "default=dummy", "-n", 2)
-    ok("score", tmp_path / "s", tmp_path / "q", "--asr", "dummy", "--embed", "dummy",
-       "--mos", "dummy")
+    ok(
+        "score",
+        tmp_path / "s",
+        tmp_path / "q",
+        "--asr",
+        "dummy",
+        "--embed",
+        "dummy",
+        "--mos",
+        "dummy",
+    )
     out = ok("gate", tmp_path / "q", tmp_path / "g", "--min-mos", 2.0)
     assert "failed" in out
     ok("export", "shar", tmp_path / "g", tmp_path / "e")

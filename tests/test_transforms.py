@@ -17,8 +17,9 @@ DUMMY_TTS = {"default": BackendSpec("tts", "dummy")}
 
 
 def scorer():
-    return Score(BackendSpec("asr", "dummy"), BackendSpec("embed", "dummy"),
-                 BackendSpec("mos", "dummy"))
+    return Score(
+        BackendSpec("asr", "dummy"), BackendSpec("embed", "dummy"), BackendSpec("mos", "dummy")
+    )
 
 
 def test_rephrase_expands_languages_and_keeps_answer():
@@ -26,7 +27,8 @@ def test_rephrase_expands_languages_and_keeps_answer():
     failures = []
     out = Rephrase(["en", "fr", "de"]).apply(cuts, on_failure=failures.append).to_eager()
     assert sorted(c.id for c in out) == sorted(
-        f"{c.id}-{lang}" for c in cuts for lang in ("en", "fr"))
+        f"{c.id}-{lang}" for c in cuts for lang in ("en", "fr")
+    )
     for cut in out:
         src = cuts[cut.id.rsplit("-", 1)[0]]
         assert cut.custom[fields.ANSWER] == src.custom[fields.ANSWER]
@@ -61,8 +63,9 @@ def test_synthesize_ids_audio_and_failures(tmp_path):
     synth = Synthesize(DUMMY_TTS, voices_per_prompt=2, sampling_rate=16000, audio_dir=tmp_path)
     out = synth.apply(CutSet.from_cuts(list(cuts) + [bad]), on_failure=failures.append).to_eager()
     assert len(out) == 6
-    assert [f.cut_id for f in failures] == [f"bad-t0-en-{v}" for v in
-                                            pick_voices("bad-t0-en", [f"v{i}" for i in range(5)], 2)]
+    assert [f.cut_id for f in failures] == [
+        f"bad-t0-en-{v}" for v in pick_voices("bad-t0-en", [f"v{i}" for i in range(5)], 2)
+    ]
     for cut in out:
         lang_id, voice = cut.id.rsplit("-", 1)
         assert cut.supervisions[0].speaker == voice
@@ -104,8 +107,9 @@ def test_score_roundtrip_and_gate(tmp_path):
 
 def test_gate_reasons_and_missing_scores():
     cut = prompt_cut("a", "x", "y").with_custom(fields.SIMILARITY, 0.1)
-    reasons = Gate(min_similarity=0.5, max_error_rate=0.5, min_mos=None,
-                   min_duration=0.3, max_duration=None).reasons(cut)
+    reasons = Gate(
+        min_similarity=0.5, max_error_rate=0.5, min_mos=None, min_duration=0.3, max_duration=None
+    ).reasons(cut)
     assert reasons == ["low_similarity", "missing_error_rate", "too_short"]
 
 

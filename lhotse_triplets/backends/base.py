@@ -1,6 +1,7 @@
 """The small Protocols every backend implements. Batch APIs everywhere: lists in, lists out."""
 
-from typing import List, Optional, Protocol, Sequence, runtime_checkable
+from collections.abc import Sequence
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
@@ -12,13 +13,13 @@ class TTSBackend(Protocol):
     @property
     def sampling_rate(self) -> int: ...
 
-    def languages(self) -> List[str]: ...
+    def languages(self) -> list[str]: ...
 
-    def voices(self, language: str) -> List[str]: ...
+    def voices(self, language: str) -> list[str]: ...
 
     def synthesize(
         self, texts: Sequence[str], *, language: str, voice: str
-    ) -> List[np.ndarray]: ...
+    ) -> list[np.ndarray]: ...
 
 
 @runtime_checkable
@@ -28,8 +29,8 @@ class ASRBackend(Protocol):
     sampling_rate: int
 
     def transcribe(
-        self, audios: Sequence[np.ndarray], *, languages: Sequence[Optional[str]]
-    ) -> List[str]: ...
+        self, audios: Sequence[np.ndarray], *, languages: Sequence[str | None]
+    ) -> list[str]: ...
 
 
 @runtime_checkable
@@ -45,7 +46,7 @@ class MOSBackend(Protocol):
 
     sampling_rate: int
 
-    def predict(self, audios: Sequence[np.ndarray]) -> List[float]: ...
+    def predict(self, audios: Sequence[np.ndarray]) -> list[float]: ...
 
 
 @runtime_checkable
@@ -62,6 +63,21 @@ class RephraseBackend(Protocol):
         *,
         language: str,
         source_language: str,
-        contexts: Sequence[Optional[str]],
-        translations: Sequence[Optional[dict]],
-    ) -> List[Optional[str]]: ...
+        contexts: Sequence[str | None],
+        translations: Sequence[dict | None],
+    ) -> list[str | None]: ...
+
+
+class PicklesByOptions:
+    """Mixin: a backend pickles as the options it was built with and rebuilds when unpickled.
+
+    The subclass stores its constructor's keyword arguments in ``self._options``.
+    """
+
+    _options: dict
+
+    def __getstate__(self) -> dict:
+        return self._options
+
+    def __setstate__(self, options: dict) -> None:
+        self.__init__(**options)

@@ -13,13 +13,14 @@ Example::
 import importlib
 import importlib.util
 import logging
-from typing import Any, Callable, Dict, List, Tuple, Type
+from collections.abc import Callable
+from typing import Any
 
 logger = logging.getLogger(__name__)
 
 KINDS = ("tts", "asr", "embed", "mos", "llm")
 
-_REGISTRY: Dict[str, Dict[str, Type]] = {kind: {} for kind in KINDS}
+_REGISTRY: dict[str, dict[str, type]] = {kind: {} for kind in KINDS}
 
 #: Modules that hold the built-in backends; imported on first lookup so that registering
 #: never imports heavy libraries (backends import those in ``__init__``).
@@ -56,12 +57,12 @@ EXTRA_OF = {
 }
 
 
-def register(kind: str, name: str) -> Callable[[Type], Type]:
+def register(kind: str, name: str) -> Callable[[type], type]:
     """Class decorator: make ``cls`` available as ``build(kind, name)``."""
     if kind not in _REGISTRY:
         raise ValueError(f"Unknown backend kind {kind!r}; known kinds: {', '.join(KINDS)}")
 
-    def wrapper(cls: Type) -> Type:
+    def wrapper(cls: type) -> type:
         _REGISTRY[kind][name] = cls
         cls.registry_name = name
         return cls
@@ -80,7 +81,7 @@ def _load_builtins() -> None:
                 logger.warning("Backends in %s are unavailable: %s", module, e)
 
 
-def available(kind: str) -> List[str]:
+def available(kind: str) -> list[str]:
     """Names registered for ``kind``, sorted."""
     _load_builtins()
     if kind not in _REGISTRY:
@@ -88,7 +89,7 @@ def available(kind: str) -> List[str]:
     return sorted(_REGISTRY[kind])
 
 
-def get_class(kind: str, name: str) -> Type:
+def get_class(kind: str, name: str) -> type:
     """The class registered as ``(kind, name)``; ``ValueError`` listing known names otherwise."""
     known = available(kind)
     if name not in _REGISTRY[kind]:
@@ -98,9 +99,9 @@ def get_class(kind: str, name: str) -> Type:
     return _REGISTRY[kind][name]
 
 
-def check_requirements(cls: Type) -> None:
+def check_requirements(cls: type) -> None:
     """Raise ``ImportError`` naming the pip install when a dependency of ``cls`` is missing."""
-    missing: List[Tuple[str, str]] = [
+    missing: list[tuple[str, str]] = [
         (module, pip_name)
         for module, pip_name in getattr(cls, "requires", [])
         if importlib.util.find_spec(module) is None

@@ -1,7 +1,7 @@
 """``lhotse-triplets rephrase|synthesize|score|gate|run``: thin wrappers over the stages."""
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
 
 import click
 import yaml
@@ -23,7 +23,7 @@ def sharding(f):
     return f
 
 
-def parse_options(pairs: Sequence[str]) -> Dict:
+def parse_options(pairs: Sequence[str]) -> dict:
     """``["k=v", ...]`` -> dict, values parsed as YAML (numbers, booleans, lists)."""
     out = {}
     for pair in pairs:
@@ -34,12 +34,13 @@ def parse_options(pairs: Sequence[str]) -> Dict:
     return out
 
 
-def languages_option(value: str) -> List[str]:
+def languages_option(value: str) -> list[str]:
     return [x.strip() for x in value.split(",") if x.strip()]
 
 
-def run_and_report(stage: Stage, input_path: str, output_dir: str, shard_size: int,
-                   num_jobs: int) -> None:
+def run_and_report(
+    stage: Stage, input_path: str, output_dir: str, shard_size: int, num_jobs: int
+) -> None:
     from lhotse_triplets.engine import list_shards, read_cuts, run_stage, shard_cuts
 
     src = Path(input_path)
@@ -47,8 +48,10 @@ def run_and_report(stage: Stage, input_path: str, output_dir: str, shard_size: i
     if not shards:
         shards = shard_cuts(read_cuts(src), Path(output_dir) / ".input", shard_size)
     report = run_stage(stage, shards, output_dir, num_jobs=num_jobs)
-    click.echo(f"{stage.name}: {report.cuts_in} cuts in, {report.cuts_out} out, "
-               f"{report.num_failed} failed ({report.shards_skipped} shards already done)")
+    click.echo(
+        f"{stage.name}: {report.cuts_in} cuts in, {report.cuts_out} out, "
+        f"{report.num_failed} failed ({report.shards_skipped} shards already done)"
+    )
     for reason, n in report.failed.most_common():
         click.echo(f"  failed {n:5d}  {reason}")
     click.echo(f"Output: {output_dir}  (failed items: {output_dir}/failed.*.jsonl)")
@@ -61,29 +64,53 @@ def run_and_report(stage: Stage, input_path: str, output_dir: str, shard_size: i
 @click.option("-b", "--backend", default="rules", help="Rephrasing backend (llm kind).")
 @click.option("-o", "--option", "options", multiple=True, help="Backend option KEY=VALUE.")
 @sharding
-def rephrase(input_path: str, output_dir: str, languages: str, backend: str,
-             options: Tuple[str], shard_size: int, num_jobs: int) -> None:
+def rephrase(
+    input_path: str,
+    output_dir: str,
+    languages: str,
+    backend: str,
+    options: tuple[str],
+    shard_size: int,
+    num_jobs: int,
+) -> None:
     """Spoken-style user text in each target language (one cut per language)."""
     from lhotse_triplets.transforms.rephrase import Rephrase
 
-    stage = Rephrase(languages_option(languages), BackendSpec("llm", backend, parse_options(options)))
+    stage = Rephrase(
+        languages_option(languages), BackendSpec("llm", backend, parse_options(options))
+    )
     run_and_report(stage, input_path, output_dir, shard_size, num_jobs)
 
 
 @cli.command(context_settings=dict(show_default=True))
 @IN
 @OUT
-@click.option("-t", "--tts", "tts", multiple=True, default=("default=espeak",),
-              help="LANG=ENGINE (LANG 'default' for all others), repeatable.")
-@click.option("-o", "--option", "options", multiple=True,
-              help="Option for every engine, KEY=VALUE.")
+@click.option(
+    "-t",
+    "--tts",
+    "tts",
+    multiple=True,
+    default=("default=espeak",),
+    help="LANG=ENGINE (LANG 'default' for all others), repeatable.",
+)
+@click.option(
+    "-o", "--option", "options", multiple=True, help="Option for every engine, KEY=VALUE."
+)
 @click.option("-n", "--voices-per-prompt", type=int, default=1)
 @click.option("--sampling-rate", type=int, default=16000)
 @click.option("--audio-dir", type=click.Path(), default=None, help="Default: OUT/audio.")
 @sharding
-def synthesize(input_path: str, output_dir: str, tts: Tuple[str], options: Tuple[str],
-               voices_per_prompt: int, sampling_rate: int, audio_dir: Optional[str],
-               shard_size: int, num_jobs: int) -> None:
+def synthesize(
+    input_path: str,
+    output_dir: str,
+    tts: tuple[str],
+    options: tuple[str],
+    voices_per_prompt: int,
+    sampling_rate: int,
+    audio_dir: str | None,
+    shard_size: int,
+    num_jobs: int,
+) -> None:
     """Speak each language cut with N voices (one cut per voice, audio under OUT/audio)."""
     from lhotse_triplets.transforms.synthesize import Synthesize
 
@@ -94,8 +121,12 @@ def synthesize(input_path: str, output_dir: str, tts: Tuple[str], options: Tuple
         if not name:
             raise click.BadParameter(f"{item!r} is not LANG=ENGINE", param_hint="--tts")
         engines[lang] = BackendSpec("tts", name, opts)
-    stage = Synthesize(engines, voices_per_prompt=voices_per_prompt, sampling_rate=sampling_rate,
-                       audio_dir=audio_dir or Path(output_dir) / "audio")
+    stage = Synthesize(
+        engines,
+        voices_per_prompt=voices_per_prompt,
+        sampling_rate=sampling_rate,
+        audio_dir=audio_dir or Path(output_dir) / "audio",
+    )
     run_and_report(stage, input_path, output_dir, shard_size, num_jobs)
 
 
@@ -107,12 +138,20 @@ def synthesize(input_path: str, output_dir: str, tts: Tuple[str], options: Tuple
 @click.option("--mos", default="distillmos", help="MOS backend ('none' to skip).")
 @click.option("--batch-size", type=int, default=8)
 @sharding
-def score(input_path: str, output_dir: str, asr: str, embed: str, mos: str, batch_size: int,
-          shard_size: int, num_jobs: int) -> None:
+def score(
+    input_path: str,
+    output_dir: str,
+    asr: str,
+    embed: str,
+    mos: str,
+    batch_size: int,
+    shard_size: int,
+    num_jobs: int,
+) -> None:
     """ASR transcript, similarity, WER/CER and MOS of each clip, as custom fields."""
     from lhotse_triplets.transforms.score import Score
 
-    def spec(kind: str, name: str) -> Optional[BackendSpec]:
+    def spec(kind: str, name: str) -> BackendSpec | None:
         return None if name == "none" else BackendSpec(kind, name)
 
     stage = Score(spec("asr", asr), spec("embed", embed), spec("mos", mos), batch_size=batch_size)
@@ -128,9 +167,17 @@ def score(input_path: str, output_dir: str, asr: str, embed: str, mos: str, batc
 @click.option("--min-duration", type=float, default=0.3)
 @click.option("--max-duration", type=float, default=30.0)
 @sharding
-def gate(input_path: str, output_dir: str, min_similarity: float, max_error_rate: float,
-         min_mos: float, min_duration: float, max_duration: float, shard_size: int,
-         num_jobs: int) -> None:
+def gate(
+    input_path: str,
+    output_dir: str,
+    min_similarity: float,
+    max_error_rate: float,
+    min_mos: float,
+    min_duration: float,
+    max_duration: float,
+    shard_size: int,
+    num_jobs: int,
+) -> None:
     """Keep or reject each scored clip; rejected ones carry reject_reason."""
     from lhotse_triplets.transforms.gate import Gate
 
@@ -141,10 +188,14 @@ def gate(input_path: str, output_dir: str, min_similarity: float, max_error_rate
 @cli.command(context_settings=dict(show_default=True))
 @click.argument("config", type=click.Path(exists=True, dir_okay=False))
 @click.option("-o", "--output-dir", required=True, type=click.Path(), help="Run directory.")
-@click.option("--until", type=click.Choice(["prepare", "rephrase", "synthesize", "score", "gate",
-                                            "export"]), default=None, help="Stop after a stage.")
+@click.option(
+    "--until",
+    type=click.Choice(["prepare", "rephrase", "synthesize", "score", "gate", "export"]),
+    default=None,
+    help="Stop after a stage.",
+)
 @click.argument("overrides", nargs=-1)
-def run(config: str, output_dir: str, until: Optional[str], overrides: Tuple[str]) -> None:
+def run(config: str, output_dir: str, until: str | None, overrides: tuple[str]) -> None:
     """Run the whole pipeline from a YAML config (resumes in an existing OUTPUT_DIR).
 
     OVERRIDES are dotted KEY=VALUE pairs, e.g. synthesize.voices_per_prompt=2.
@@ -155,6 +206,6 @@ def run(config: str, output_dir: str, until: Optional[str], overrides: Tuple[str
     try:
         cfg = load_config(config, overrides)
     except ValueError as e:
-        raise click.ClickException(str(e))
+        raise click.ClickException(str(e)) from None
     summary = run_pipeline(cfg, output_dir, until=until)
     click.echo("\n" + str(summary))

@@ -16,10 +16,10 @@ import logging
 import multiprocessing
 import os
 from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Dict, Iterable, List, Optional, Sequence, Union
 
 from lhotse import CutSet
 from lhotse.lazy import LazyIteratorChain
@@ -30,7 +30,7 @@ from lhotse_triplets.transforms.base import Stage, batched
 
 logger = logging.getLogger(__name__)
 
-Pathlike = Union[str, Path]
+Pathlike = str | Path
 SHARD_GLOB = "cuts.*.jsonl.gz"
 DONE_DIR = ".done"
 
@@ -56,7 +56,7 @@ class StageReport:
         self.failed.update(counts["failed"])
 
 
-def list_shards(stage_dir: Pathlike) -> List[Path]:
+def list_shards(stage_dir: Pathlike) -> list[Path]:
     """The shard manifests of a stage directory, in order."""
     return sorted(Path(stage_dir).glob(SHARD_GLOB))
 
@@ -74,7 +74,7 @@ def read_cuts(path: Pathlike) -> CutSet:
     return CutSet.from_jsonl_lazy(path)
 
 
-def read_failures(stage_dir: Pathlike) -> List[Failure]:
+def read_failures(stage_dir: Pathlike) -> list[Failure]:
     """All failure records of a stage directory."""
     out = []
     for p in sorted(Path(stage_dir).glob("failed.*.jsonl")):
@@ -83,7 +83,7 @@ def read_failures(stage_dir: Pathlike) -> List[Failure]:
     return out
 
 
-def shard_cuts(cuts: CutSet, output_dir: Pathlike, shard_size: int) -> List[Path]:
+def shard_cuts(cuts: CutSet, output_dir: Pathlike, shard_size: int) -> list[Path]:
     """Split ``cuts`` into shards of ``shard_size`` in ``output_dir`` (done once, then reused)."""
     output_dir = Path(output_dir)
     marker = output_dir / ".completed"
@@ -107,7 +107,7 @@ def process_shard(
     stage: Stage,
     input_path: Pathlike,
     output_dir: Pathlike,
-    on_cut: Optional[Callable[[int], None]] = None,
+    on_cut: Callable[[int], None] | None = None,
 ) -> dict:
     """Run ``stage`` over one shard file; write outputs, failures and the done marker."""
     input_path, output_dir = Path(input_path), Path(output_dir)
@@ -138,7 +138,7 @@ def process_shard(
     return counts
 
 
-def _load_done(done_path: Path) -> Optional[dict]:
+def _load_done(done_path: Path) -> dict | None:
     try:
         counts = json.loads(done_path.read_text())
     except (OSError, ValueError):
@@ -149,7 +149,7 @@ def _load_done(done_path: Path) -> Optional[dict]:
 
 def run_stage(
     stage: Stage,
-    inputs: Union[Pathlike, Sequence[Pathlike]],
+    inputs: Pathlike | Sequence[Pathlike],
     output_dir: Pathlike,
     *,
     num_jobs: int = 1,
@@ -176,7 +176,9 @@ def run_stage(
             todo.append(p)
     if report.shards_skipped:
         logger.info(
-            "%s: %d of %d shards already done, resuming", stage.name, report.shards_skipped,
+            "%s: %d of %d shards already done, resuming",
+            stage.name,
+            report.shards_skipped,
             len(inputs),
         )
     if not todo:
@@ -197,7 +199,7 @@ def run_stage(
     return report
 
 
-def iter_failure_dicts(stage_dirs: Iterable[Pathlike]) -> Iterable[Dict]:
+def iter_failure_dicts(stage_dirs: Iterable[Pathlike]) -> Iterable[dict]:
     for d in stage_dirs:
         for failure in read_failures(d):
             yield failure.to_dict()

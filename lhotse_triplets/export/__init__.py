@@ -10,8 +10,8 @@ Example::
 """
 
 import logging
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Callable, Dict, Iterable, Optional, Sequence
 
 from lhotse.cut import Cut
 from lhotse.utils import Pathlike
@@ -44,13 +44,13 @@ def export_formats(
     output_dir: Pathlike,
     *,
     formats: Sequence[str] = ("shar", "triplets"),
-    shard_size: Optional[int] = 1000,
-    question: Optional[str] = None,
+    shard_size: int | None = 1000,
+    question: str | None = None,
     include_rejected: bool = False,
-    sampling_rate: Optional[int] = None,
+    sampling_rate: int | None = None,
     audio_format: str = "flac",
-    on_failure: Optional[Callable[[Failure], None]] = None,
-) -> Dict[str, str]:
+    on_failure: Callable[[Failure], None] | None = None,
+) -> dict[str, str]:
     """Write the requested export formats of ``cuts`` into ``output_dir``; return name -> path.
 
     ``shar`` writes ``<output_dir>/shar`` (replacing an earlier export there) and the NeMo data
@@ -71,7 +71,7 @@ def export_formats(
     if unknown:
         raise ValueError(f"Unknown export format(s) {unknown}; known formats: {list(FORMATS)}")
     output_dir = check_export_path(output_dir)
-    outputs: Dict[str, str] = {}
+    outputs: dict[str, str] = {}
     shar_dir = output_dir / SHAR_DIR
     write_config = "nemo_config" in formats
     if "shar" in formats:

@@ -18,9 +18,9 @@ Each Shar cut becomes ``question + <audio> -> answer`` (NeMo's ``sqa_as_conversa
 image bytes are in ``conversation.custom["image"]``.
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import List, Optional, Sequence, Union
 
 from lhotse.utils import Pathlike
 from omegaconf import DictConfig, OmegaConf
@@ -49,17 +49,17 @@ class NemoDataConfig:
     sample_rate: int = 16000
     prompt_format: str = "llama3"
     token_equivalent_duration: float = 0.08
-    input_cfg: List[InputConfig] = field(default_factory=list)
+    input_cfg: list[InputConfig] = field(default_factory=list)
 
 
 def nemo_data_config(
-    shar_dir: Union[Pathlike, Sequence[Pathlike]],
+    shar_dir: Pathlike | Sequence[Pathlike],
     *,
     audio_locator_tag: str = DEFAULT_AUDIO_LOCATOR_TAG,
     prompt_format: str = "llama3",
     token_equivalent_duration: float = 0.08,
     sample_rate: int = 16000,
-    weight: Union[float, Sequence[float]] = 1.0,
+    weight: float | Sequence[float] = 1.0,
 ) -> DictConfig:
     """The NeMo data config for one or more Shar exports (absolute paths), as a DictConfig.
 
@@ -100,14 +100,14 @@ def nemo_data_config(
 
 
 def write_nemo_config(
-    shar_dir: Union[Pathlike, Sequence[Pathlike]],
-    path: Optional[Pathlike] = None,
+    shar_dir: Pathlike | Sequence[Pathlike],
+    path: Pathlike | None = None,
     *,
     audio_locator_tag: str = DEFAULT_AUDIO_LOCATOR_TAG,
     prompt_format: str = "llama3",
     token_equivalent_duration: float = 0.08,
     sample_rate: int = 16000,
-    weight: Union[float, Sequence[float]] = 1.0,
+    weight: float | Sequence[float] = 1.0,
 ) -> Path:
     """Write the NeMo data config YAML for ``shar_dir`` (see :func:`nemo_data_config`).
 

@@ -26,8 +26,9 @@ import math
 import os
 import re
 import shutil
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, Iterator, List, NamedTuple, Optional, Union
+from typing import Any, NamedTuple
 
 import numpy as np
 from lhotse import CutSet
@@ -117,14 +118,14 @@ class PrepareForShar:
 
     def __init__(
         self,
-        question: Optional[str] = None,
-        sampling_rate: Optional[int] = None,
+        question: str | None = None,
+        sampling_rate: int | None = None,
         keep_reject_reason: bool = False,
     ) -> None:
         self.question = question
         self.sampling_rate = sampling_rate
         self.keep_reject_reason = keep_reject_reason
-        self.dropped: Dict[str, int] = {}
+        self.dropped: dict[str, int] = {}
 
     def __call__(self, cut: Cut) -> Cut:
         if not isinstance(cut, MonoCut) or not cut.has_recording:
@@ -134,7 +135,7 @@ class PrepareForShar:
         if not isinstance(answer, str):
             raise ItemError(f"no '{fields.ANSWER}' text (got {type(answer).__name__})", cut.id)
 
-        custom: Dict[str, Any] = {}
+        custom: dict[str, Any] = {}
         for key, value in source.items():
             if key == fields.IMAGE:
                 continue  # attached below as encoded bytes
@@ -159,7 +160,7 @@ class PrepareForShar:
             out = out.resample(self.sampling_rate)
         return out
 
-    def _drop_reason(self, key: str, value: Any) -> Optional[str]:
+    def _drop_reason(self, key: str, value: Any) -> str | None:
         if key in fields.NEMO_RESERVED:
             return "reserved by NeMo"
         if key in DROPPED_FIELDS or key in _SHAR_READER_FIELDS:
@@ -204,14 +205,14 @@ def export_shar(
     cuts: Iterable[Cut],
     output_dir: Pathlike,
     *,
-    shard_size: Optional[int] = 1000,
+    shard_size: int | None = 1000,
     audio_format: str = "flac",
-    question: Optional[str] = None,
+    question: str | None = None,
     include_rejected: bool = False,
-    sampling_rate: Optional[int] = None,
+    sampling_rate: int | None = None,
     overwrite: bool = False,
-    on_failure: Optional[Callable[[Failure], None]] = None,
-) -> Dict[str, List[str]]:
+    on_failure: Callable[[Failure], None] | None = None,
+) -> dict[str, list[str]]:
     """Write the kept cuts to a Lhotse Shar directory that NeMo reads as ``sqa_as_conversation``.
 
     Streams: cuts are read, prepared (:class:`PrepareForShar`) and written one at a time, so
@@ -284,7 +285,11 @@ def export_shar(
         logger.info("Fields left out of the Shar: %s", prepare.dropped)
     logger.info(
         "Shar export to %s: %d cuts written in %d shards, %d rejected skipped, %d failed",
-        output_dir, written, len(paths.get("cuts", [])), rejected, failed,
+        output_dir,
+        written,
+        len(paths.get("cuts", [])),
+        rejected,
+        failed,
     )
     if written == 0:
         logger.warning("Shar export to %s wrote no cuts: NeMo cannot read it", output_dir)
@@ -318,10 +323,10 @@ class Triplet(NamedTuple):
     #: The assistant's answer, verbatim.
     target_text: str
     #: Id, spoken prompt text, language, voice, question, scores, provenance.
-    metadata: Dict[str, Any]
+    metadata: dict[str, Any]
 
 
-def iter_triplets(source: Union[Pathlike, Iterable[Cut]]) -> Iterator[Triplet]:
+def iter_triplets(source: Pathlike | Iterable[Cut]) -> Iterator[Triplet]:
     """Iterate ``(image, audio, sampling_rate, target_text, metadata)`` from a Shar export.
 
     :param source: a Shar directory written by :func:`export_shar`, or cuts read from one.

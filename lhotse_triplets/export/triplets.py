@@ -15,8 +15,9 @@ import csv
 import gzip
 import json
 import os
+from collections.abc import Iterable
 from pathlib import Path
-from typing import IO, Any, Dict, Iterable, Optional
+from typing import IO, Any
 
 from lhotse.array import Array, TemporalArray
 from lhotse.audio import Recording
@@ -70,7 +71,7 @@ COLUMNS = (
 _CUSTOM_COLUMNS = tuple(c for c in COLUMNS if c in fields.ALL and c != fields.IMAGE)
 
 
-def cut_metadata(cut: Cut) -> Dict[str, Any]:
+def cut_metadata(cut: Cut) -> dict[str, Any]:
     """Everything about ``cut`` except its media and answer, as JSON-able values.
 
     Id, duration, spoken prompt text, language and voice, then every JSON-able custom field
@@ -82,7 +83,7 @@ def cut_metadata(cut: Cut) -> Dict[str, Any]:
         'fr'
     """
     sup = cut.supervisions[0] if cut.supervisions else None
-    meta: Dict[str, Any] = {
+    meta: dict[str, Any] = {
         ID: cut.id,
         DURATION: cut.duration,
         PROMPT_TEXT: sup.text if sup else None,
@@ -99,7 +100,7 @@ def cut_metadata(cut: Cut) -> Dict[str, Any]:
     return meta
 
 
-def triplet_row(cut: Cut) -> Dict[str, Any]:
+def triplet_row(cut: Cut) -> dict[str, Any]:
     """The index row of ``cut``: one value per :data:`COLUMNS` entry (``None`` when unknown).
 
     Example::
@@ -109,7 +110,7 @@ def triplet_row(cut: Cut) -> Dict[str, Any]:
     """
     custom = cut.custom or {}
     sup = cut.supervisions[0] if cut.supervisions else None
-    row: Dict[str, Any] = dict.fromkeys(COLUMNS)
+    row: dict[str, Any] = dict.fromkeys(COLUMNS)
     row.update(
         {
             ID: cut.id,
@@ -174,7 +175,7 @@ def export_triplets(
     tmp = path.with_name(f".{path.name}.partial")
     count = 0
     with _open_text(tmp) as f:
-        writer: Optional[csv.DictWriter] = None
+        writer: csv.DictWriter | None = None
         if kind == "csv":
             writer = csv.DictWriter(f, fieldnames=list(COLUMNS))
             writer.writeheader()
@@ -201,7 +202,7 @@ def _is_data(value: Any) -> bool:
     return isinstance(value, (Array, TemporalArray, Recording, Image))
 
 
-def _shard_member(cut: Cut, field: str) -> Optional[str]:
+def _shard_member(cut: Cut, field: str) -> str | None:
     """``<field shard tar>#<cut id>`` for a cut read from Shar, else ``None``."""
     origin = (cut.custom or {}).get("shard_origin")
     if not origin:
@@ -210,12 +211,12 @@ def _shard_member(cut: Cut, field: str) -> Optional[str]:
     name = origin.name
     if not name.startswith("cuts."):
         return None
-    stem = name[len("cuts."):].split(".jsonl")[0]  # "000003" (or "" when unsharded)
+    stem = name[len("cuts.") :].split(".jsonl")[0]  # "000003" (or "" when unsharded)
     tar = origin.parent / (f"{field}.{stem}.tar" if stem else f"{field}.tar")
     return f"{tar}#{cut.id}"
 
 
-def _image_reference(cut: Cut) -> Optional[str]:
+def _image_reference(cut: Cut) -> str | None:
     value = (cut.custom or {}).get(fields.IMAGE)
     if value is None:
         return None
@@ -224,7 +225,7 @@ def _image_reference(cut: Cut) -> Optional[str]:
     return _shard_member(cut, fields.IMAGE)
 
 
-def _audio_reference(cut: Cut) -> Optional[str]:
+def _audio_reference(cut: Cut) -> str | None:
     if not cut.has_recording:
         return None
     sources = cut.recording.sources

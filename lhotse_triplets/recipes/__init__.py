@@ -1,6 +1,6 @@
 """Recipes: ``prepare_<corpus>()`` functions that turn source corpora into prompt cuts."""
 
-from typing import Callable, Dict
+from collections.abc import Callable
 
 from lhotse import CutSet
 
@@ -9,7 +9,7 @@ from lhotse_triplets.recipes.sample import generate_sample_corpus, prepare_sampl
 
 #: Recipes ``run`` can use (``prepare.recipe`` in a pipeline config): name -> prepare function
 #: taking ``output_dir`` and keyword options.
-RECIPES: Dict[str, Callable[..., CutSet]] = {
+RECIPES: dict[str, Callable[..., CutSet]] = {
     "sample": prepare_sample,
     "llava_instruct": prepare_llava_instruct,
 }
@@ -22,5 +22,10 @@ def get_recipe(name: str) -> Callable[..., CutSet]:
     return RECIPES[name]
 
 
-__all__ = ["RECIPES", "generate_sample_corpus", "get_recipe", "prepare_llava_instruct",
-           "prepare_sample"]
+__all__ = [
+    "RECIPES",
+    "generate_sample_corpus",
+    "get_recipe",
+    "prepare_llava_instruct",
+    "prepare_sample",
+]

@@ -6,7 +6,7 @@ hashes character trigrams; ``dummy`` MOS grows with loudness. Never use them for
 """
 
 import zlib
-from typing import List, Optional, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -24,8 +24,12 @@ class DummyTTS:
 
     requires: list = []
 
-    def __init__(self, languages: Sequence[str] = ("en", "fr", "de", "ja", "zh"),
-                 num_voices: int = 5, amplitude: float = 0.1) -> None:
+    def __init__(
+        self,
+        languages: Sequence[str] = ("en", "fr", "de", "ja", "zh"),
+        num_voices: int = 5,
+        amplitude: float = 0.1,
+    ) -> None:
         self._languages = list(languages)
         self._voices = [f"v{i}" for i in range(num_voices)]
         self.amplitude = amplitude
@@ -34,15 +38,15 @@ class DummyTTS:
     def sampling_rate(self) -> int:
         return SR
 
-    def languages(self) -> List[str]:
+    def languages(self) -> list[str]:
         return list(self._languages)
 
-    def voices(self, language: str) -> List[str]:
+    def voices(self, language: str) -> list[str]:
         if language not in self._languages:
             raise ItemError(f"dummy TTS does not speak {language!r}")
         return list(self._voices)
 
-    def synthesize(self, texts: Sequence[str], *, language: str, voice: str) -> List[np.ndarray]:
+    def synthesize(self, texts: Sequence[str], *, language: str, voice: str) -> list[np.ndarray]:
         if voice not in self.voices(language):
             raise ValueError(f"Unknown voice {voice!r}; available: {', '.join(self._voices)}")
         phase = (self._voices.index(voice) + 1) * 0.3
@@ -53,8 +57,10 @@ class DummyTTS:
                 raise ItemError("empty text")
             if "FAIL" in text:
                 raise ItemError("dummy TTS was asked to fail")
-            tones = [np.sin(2 * np.pi * (BASE_HZ + STEP_HZ * b) * t + phase)
-                     for b in text.encode("utf-8")]
+            tones = [
+                np.sin(2 * np.pi * (BASE_HZ + STEP_HZ * b) * t + phase)
+                for b in text.encode("utf-8")
+            ]
             out.append((self.amplitude * np.concatenate(tones)).astype(np.float32))
         return out
 
@@ -66,14 +72,15 @@ class DummyASR:
     requires: list = []
     sampling_rate = SR
 
-    def transcribe(self, audios: Sequence[np.ndarray], *,
-                   languages: Sequence[Optional[str]] = ()) -> List[str]:
+    def transcribe(
+        self, audios: Sequence[np.ndarray], *, languages: Sequence[str | None] = ()
+    ) -> list[str]:
         out = []
         for audio in audios:
             data = bytearray()
             for k in range(len(audio) // SYMBOL):
-                frame = audio[k * SYMBOL:(k + 1) * SYMBOL]
-                if np.sqrt(np.mean(frame ** 2)) < 1e-3:
+                frame = audio[k * SYMBOL : (k + 1) * SYMBOL]
+                if np.sqrt(np.mean(frame**2)) < 1e-3:
                     continue
                 spectrum = np.abs(np.fft.rfft(frame * np.hanning(len(frame))))
                 hz = np.argmax(spectrum) * SR / len(frame)
@@ -96,7 +103,7 @@ class DummyEmbed:
         for i, text in enumerate(texts):
             padded = f"  {text.lower()} "
             for j in range(len(padded) - 2):
-                vecs[i, zlib.crc32(padded[j:j + 3].encode()) % self.dim] += 1.0
+                vecs[i, zlib.crc32(padded[j : j + 3].encode()) % self.dim] += 1.0
         norms = np.linalg.norm(vecs, axis=1, keepdims=True)
         return vecs / np.maximum(norms, 1e-9)
 
@@ -108,6 +115,8 @@ class DummyMOS:
     requires: list = []
     sampling_rate = SR
 
-    def predict(self, audios: Sequence[np.ndarray]) -> List[float]:
-        return [1.0 + 4.0 * min(1.0, float(np.sqrt(np.mean(a ** 2))) / 0.2) if len(a) else 1.0
-                for a in audios]
+    def predict(self, audios: Sequence[np.ndarray]) -> list[float]:
+        return [
+            1.0 + 4.0 * min(1.0, float(np.sqrt(np.mean(a**2))) / 0.2) if len(a) else 1.0
+            for a in audios
+        ]

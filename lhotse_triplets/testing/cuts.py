@@ -1,7 +1,5 @@
 """In-memory prompt cuts for tests, shaped exactly like the recipes' output."""
 
-from typing import Dict, List, Optional
-
 from lhotse import CutSet, MonoCut, SupervisionSegment
 
 from lhotse_triplets import fields
@@ -13,7 +11,7 @@ def prompt_cut(
     answer: str,
     turn: int = 0,
     language: str = "en",
-    translations: Optional[Dict[str, str]] = None,
+    translations: dict[str, str] | None = None,
 ) -> MonoCut:
     """A text-only prompt cut (id ``{conversation_id}-t{turn}``) as ``prepare`` makes it."""
     cut_id = f"{conversation_id}-t{turn}"
@@ -32,13 +30,21 @@ def prompt_cut(
         start=0.0,
         duration=0.0,
         channel=0,
-        supervisions=[SupervisionSegment(id=cut_id, recording_id=cut_id, start=0.0, duration=0.0,
-                                         text=text, language=language)],
+        supervisions=[
+            SupervisionSegment(
+                id=cut_id,
+                recording_id=cut_id,
+                start=0.0,
+                duration=0.0,
+                text=text,
+                language=language,
+            )
+        ],
         custom=custom,
     )
 
 
-def dummy_prompt_cuts(n: int = 4, languages: List[str] = ("fr", "de")) -> CutSet:
+def dummy_prompt_cuts(n: int = 4, languages: list[str] = ("fr", "de")) -> CutSet:
     """``n`` prompt cuts with translations into ``languages``."""
     return CutSet.from_cuts(
         prompt_cut(

@@ -6,8 +6,9 @@ on first use in each worker process, so it pickles cleanly into worker processes
 """
 
 import logging
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Union
+from typing import Any
 
 from lhotse import CutSet
 from lhotse.cut import Cut
@@ -17,7 +18,7 @@ from lhotse_triplets.errors import Failure, ItemError
 
 logger = logging.getLogger(__name__)
 
-Output = Union[Cut, Failure]
+Output = Cut | Failure
 
 
 @dataclass
@@ -26,7 +27,7 @@ class BackendSpec:
 
     kind: str
     name: str
-    options: Dict[str, Any] = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=dict)
 
     def build(self) -> Any:
         return build(self.kind, self.name, **dict(self.options))
@@ -44,7 +45,7 @@ class Stage:
     batch_size: int = 1
 
     def __init__(self) -> None:
-        self._backends: Dict[str, Any] = {}
+        self._backends: dict[str, Any] = {}
 
     # -- backends built lazily, once per process -------------------------------------------
     def backend(self, key: str, spec: BackendSpec) -> Any:
@@ -58,14 +59,14 @@ class Stage:
         return state
 
     # -- processing ---------------------------------------------------------------------------
-    def process_batch(self, cuts: List[Cut]) -> List[Output]:
+    def process_batch(self, cuts: list[Cut]) -> list[Output]:
         """Process a batch; return output cuts and :class:`Failure` records (any order)."""
         raise NotImplementedError
 
     def setup(self) -> None:
         """Build backends eagerly (so that a missing dependency fails before any work)."""
 
-    def process(self, cuts: List[Cut]) -> List[Output]:
+    def process(self, cuts: list[Cut]) -> list[Output]:
         """:meth:`process_batch`, isolating the bad item when a whole batch raises."""
         try:
             return self.process_batch(cuts)
@@ -75,12 +76,12 @@ class Stage:
             if len(cuts) == 1:
                 return [self.failure(cuts[0], e)]
             logger.debug("Batch failed in %s (%s); retrying item by item", self.name, e)
-            out: List[Output] = []
+            out: list[Output] = []
             for cut in cuts:
                 out.extend(self.process([cut]))
             return out
 
-    def failure(self, cut: Cut, error: Union[Exception, str]) -> Failure:
+    def failure(self, cut: Cut, error: Exception | str) -> Failure:
         """A :class:`Failure` record for ``cut`` in this stage."""
         if isinstance(error, ItemError):
             reason = error.reason
@@ -106,7 +107,7 @@ class Stage:
     def apply(
         self,
         cuts: CutSet,
-        on_failure: Optional[Callable[[Failure], None]] = None,
+        on_failure: Callable[[Failure], None] | None = None,
     ) -> CutSet:
         """Lazily apply this stage to ``cuts``; failures go to ``on_failure`` (default: log)."""
         return CutSet(LazyStage(cuts, self, on_failure))
@@ -116,8 +117,8 @@ def _log_failure(failure: Failure) -> None:
     logger.warning("%s failed in %s: %s", failure.cut_id, failure.stage, failure.reason)
 
 
-def batched(items: Iterable[Any], size: int) -> Iterator[List[Any]]:
-    batch: List[Any] = []
+def batched(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    batch: list[Any] = []
     for item in items:
         batch.append(item)
         if len(batch) >= size:
@@ -134,7 +135,7 @@ class LazyStage:
         self,
         source: Iterable[Cut],
         stage: Stage,
-        on_failure: Optional[Callable[[Failure], None]] = None,
+        on_failure: Callable[[Failure], None] | None = None,
     ) -> None:
         self.source = source
         self.stage = stage

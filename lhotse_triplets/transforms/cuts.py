@@ -1,6 +1,6 @@
 """Copy-on-write helpers that derive new cuts (ids, texts, audio) from prompt cuts."""
 
-from typing import Any, Dict
+from typing import Any
 
 from lhotse import Recording
 from lhotse.cut import Cut
@@ -9,7 +9,7 @@ from lhotse.utils import fastcopy
 
 def with_custom(cut: Cut, **values: Any) -> Cut:
     """A copy of ``cut`` with custom fields set (the input cut is not modified)."""
-    custom: Dict[str, Any] = dict(cut.custom or {})
+    custom: dict[str, Any] = dict(cut.custom or {})
     custom.update(values)
     return fastcopy(cut, custom=custom)
 
@@ -17,8 +17,9 @@ def with_custom(cut: Cut, **values: Any) -> Cut:
 def with_language_text(cut: Cut, language: str, text: str) -> Cut:
     """A copy of a prompt cut for one language: id ``{cut.id}-{language}``, supervision text set."""
     new_id = f"{cut.id}-{language}"
-    sup = fastcopy(cut.supervisions[0], id=new_id, recording_id=new_id, text=text,
-                   language=language)
+    sup = fastcopy(
+        cut.supervisions[0], id=new_id, recording_id=new_id, text=text, language=language
+    )
     return fastcopy(cut, id=new_id, supervisions=[sup], custom=dict(cut.custom or {}))
 
 

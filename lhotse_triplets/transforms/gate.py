@@ -1,7 +1,5 @@
 """Gate stage: keep or reject each scored cut, with the reason, from thresholds."""
 
-from typing import List, Optional
-
 from lhotse.cut import Cut
 
 from lhotse_triplets import fields
@@ -32,11 +30,11 @@ class Gate(Stage):
 
     def __init__(
         self,
-        min_similarity: Optional[float] = 0.6,
-        max_error_rate: Optional[float] = 0.5,
-        min_mos: Optional[float] = 2.5,
-        min_duration: Optional[float] = 0.3,
-        max_duration: Optional[float] = 30.0,
+        min_similarity: float | None = 0.6,
+        max_error_rate: float | None = 0.5,
+        min_mos: float | None = 2.5,
+        min_duration: float | None = 0.3,
+        max_duration: float | None = 30.0,
     ) -> None:
         super().__init__()
         self.min_similarity = min_similarity
@@ -45,7 +43,7 @@ class Gate(Stage):
         self.min_duration = min_duration
         self.max_duration = max_duration
 
-    def reasons(self, cut: Cut) -> List[str]:
+    def reasons(self, cut: Cut) -> list[str]:
         custom = cut.custom or {}
         checks = [
             (fields.SIMILARITY, self.min_similarity, "low_similarity", lambda v, t: v < t),
@@ -67,7 +65,7 @@ class Gate(Stage):
             out.append("too_long")
         return out
 
-    def process_batch(self, cuts: List[Cut]) -> List[Output]:
+    def process_batch(self, cuts: list[Cut]) -> list[Output]:
         return [
             with_custom(cut, **{fields.REJECT_REASON: ",".join(self.reasons(cut)) or None})
             for cut in cuts

@@ -1,7 +1,7 @@
 """Rephrase stage: the spoken-style user text in each target language; answers untouched."""
 
 from collections import defaultdict
-from typing import List, Optional, Sequence
+from collections.abc import Sequence
 
 from lhotse.cut import Cut
 
@@ -27,7 +27,7 @@ class Rephrase(Stage):
     def __init__(
         self,
         languages: Sequence[str] = ("en",),
-        backend: Optional[BackendSpec] = None,
+        backend: BackendSpec | None = None,
         batch_size: int = 32,
     ) -> None:
         super().__init__()
@@ -38,12 +38,12 @@ class Rephrase(Stage):
     def setup(self) -> None:
         self.backend("llm", self.spec)
 
-    def process_batch(self, cuts: List[Cut]) -> List[Output]:
+    def process_batch(self, cuts: list[Cut]) -> list[Output]:
         llm = self.backend("llm", self.spec)
         by_source = defaultdict(list)
         for cut in cuts:
             by_source[cut.supervisions[0].language or "en"].append(cut)
-        out: List[Output] = []
+        out: list[Output] = []
         for source_language, group in by_source.items():
             texts = [c.supervisions[0].text for c in group]
             contexts = [_history_text(c) for c in group]
@@ -70,7 +70,7 @@ class Rephrase(Stage):
         return out
 
 
-def _history_text(cut: Cut) -> Optional[str]:
+def _history_text(cut: Cut) -> str | None:
     history = (cut.custom or {}).get(fields.HISTORY) or []
     if not history:
         return None

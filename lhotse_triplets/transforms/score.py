@@ -1,7 +1,5 @@
 """Score stage: ASR transcript, similarity to the prompt, WER/CER and MOS as custom fields."""
 
-from typing import List, Optional
-
 from lhotse.cut import Cut
 
 from lhotse_triplets import fields
@@ -29,9 +27,9 @@ class Score(Stage):
 
     def __init__(
         self,
-        asr: Optional[BackendSpec] = None,
-        embed: Optional[BackendSpec] = None,
-        mos: Optional[BackendSpec] = None,
+        asr: BackendSpec | None = None,
+        embed: BackendSpec | None = None,
+        mos: BackendSpec | None = None,
         batch_size: int = 8,
     ) -> None:
         super().__init__()
@@ -45,7 +43,7 @@ class Score(Stage):
             if spec is not None:
                 self.backend(key, spec)
 
-    def process_batch(self, cuts: List[Cut]) -> List[Output]:
+    def process_batch(self, cuts: list[Cut]) -> list[Output]:
         updates = [dict() for _ in cuts]
         audios = {}
         if self.asr is not None:

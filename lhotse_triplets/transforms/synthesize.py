@@ -3,8 +3,8 @@
 import time
 import zlib
 from collections import defaultdict
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Dict, List, Mapping, Optional, Sequence, Union
 
 from lhotse.cut import Cut
 
@@ -17,7 +17,7 @@ from lhotse_triplets.transforms.cuts import with_audio
 DEFAULT = "default"
 
 
-def pick_voices(cut_id: str, voices: Sequence[str], n: int) -> List[str]:
+def pick_voices(cut_id: str, voices: Sequence[str], n: int) -> list[str]:
     """``n`` voices for a cut, chosen deterministically (a rotation keyed by the cut id)."""
     if not voices:
         return []
@@ -50,9 +50,9 @@ class Synthesize(Stage):
         self,
         tts: Mapping[str, BackendSpec],
         voices_per_prompt: int = 1,
-        voices: Optional[Mapping[str, Sequence[str]]] = None,
+        voices: Mapping[str, Sequence[str]] | None = None,
         sampling_rate: int = 16000,
-        audio_dir: Optional[Union[str, Path]] = None,
+        audio_dir: str | Path | None = None,
         audio_format: str = "flac",
         batch_size: int = 8,
     ) -> None:
@@ -84,7 +84,7 @@ class Synthesize(Stage):
         for spec in self.tts.values():
             self.backend(f"tts:{spec.name}:{sorted(spec.options.items())}", spec)
 
-    def voices_for(self, language: str) -> List[str]:
+    def voices_for(self, language: str) -> list[str]:
         spec, tts = self.engine(language)
         available = tts.voices(language)
         wanted = self.voices.get(language)
@@ -98,9 +98,9 @@ class Synthesize(Stage):
             return list(wanted)
         return available
 
-    def process_batch(self, cuts: List[Cut]) -> List[Output]:
-        out: List[Output] = []
-        jobs: Dict[tuple, List[Cut]] = defaultdict(list)
+    def process_batch(self, cuts: list[Cut]) -> list[Output]:
+        out: list[Output] = []
+        jobs: dict[tuple, list[Cut]] = defaultdict(list)
         for cut in cuts:
             language = cut.supervisions[0].language
             try:
@@ -116,7 +116,7 @@ class Synthesize(Stage):
             out.extend(self._speak(group, language, voice))
         return out
 
-    def _speak(self, cuts: List[Cut], language: str, voice: str) -> List[Output]:
+    def _speak(self, cuts: list[Cut], language: str, voice: str) -> list[Output]:
         spec, tts = self.engine(language)
         start = time.perf_counter()
         try:
@@ -131,7 +131,7 @@ class Synthesize(Stage):
                 return [Failure(f"{cuts[0].id}-{voice}", self.name, reason)]
             return [o for c in cuts for o in self._speak([c], language, voice)]
         seconds = (time.perf_counter() - start) / max(1, len(cuts))
-        out: List[Output] = []
+        out: list[Output] = []
         for cut, audio in zip(cuts, audios):
             new_id = f"{cut.id}-{voice}"
             audio = resample(audio, tts.sampling_rate, self.sampling_rate)

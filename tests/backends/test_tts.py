@@ -174,8 +174,12 @@ def test_espeak_speaks_the_extra_languages(espeak: TTSBackend, language: str) ->
 
 def espeak_phonemes(text: str, voice: str) -> str:
     """What espeak-ng makes of ``text`` (``-x`` phoneme mnemonics, no audio)."""
-    return subprocess.run([ESPEAK, "-q", "-x", "-b", "1", "-v", voice], input=text.encode(),
-                          capture_output=True, check=True).stdout.decode()
+    return subprocess.run(
+        [ESPEAK, "-q", "-x", "-b", "1", "-v", voice],
+        input=text.encode(),
+        capture_output=True,
+        check=True,
+    ).stdout.decode()
 
 
 @needs_espeak
@@ -208,8 +212,9 @@ def test_espeak_refuses_bad_input(espeak: TTSBackend) -> None:
 @needs_espeak
 def test_espeak_variant_suffix_is_not_dropped_for_french(espeak: TTSBackend) -> None:
     """``fr-fr+f3`` silently ignores ``+f3`` in espeak-ng 1.51; voices must still differ."""
-    m1, m7 = (espeak.synthesize(["Bonjour à tous"], language="fr", voice=v)[0]
-              for v in ("m1", "m7"))
+    m1, m7 = (
+        espeak.synthesize(["Bonjour à tous"], language="fr", voice=v)[0] for v in ("m1", "m7")
+    )
     assert different(m1, m7)
 
 
@@ -303,8 +308,10 @@ def test_kokoro_speaks_a_real_prompt(kokoro: TTSBackend, language: str) -> None:
 @pytest.mark.slow
 def test_kokoro_blend_is_its_own_voice(kokoro: TTSBackend) -> None:
     text = short_prompt("en")
-    alpha, kumo, mix = (kokoro.synthesize([text], language="en", voice=v)[0]
-                        for v in ("jf_alpha", "jm_kumo", "mix_alpha_kumo"))
+    alpha, kumo, mix = (
+        kokoro.synthesize([text], language="en", voice=v)[0]
+        for v in ("jf_alpha", "jm_kumo", "mix_alpha_kumo")
+    )
     assert_speech(mix, kokoro)
     assert different(mix, alpha) and different(mix, kumo)
 
@@ -345,8 +352,9 @@ def test_kokoro_pickles_before_and_after_use(kokoro: TTSBackend) -> None:
     state = pickle.dumps(kokoro)
     assert len(state) < 100_000  # the loaded model (~90 MB) is not pickled, only the options
     copy = pickle.loads(state)
-    np.testing.assert_allclose(copy.synthesize([text], language="en", voice="jf_nezumi")[0],
-                               used, atol=1e-4)
+    np.testing.assert_allclose(
+        copy.synthesize([text], language="en", voice="jf_nezumi")[0], used, atol=1e-4
+    )
 
 
 def test_kokoro_styles_missing_from_the_voices_file_are_named() -> None:

@@ -8,7 +8,6 @@ conversation must train on the source answer, carry the source audio and the sou
 """
 
 from pathlib import Path
-from typing import Dict, List
 
 import numpy as np
 import pytest
@@ -76,7 +75,7 @@ def export_with_config(cuts, out_dir: Path, **kwargs) -> Path:
     return write_nemo_config(shar, out_dir / "nemo_data.yaml")
 
 
-def read_with_nemo(config_path: Path, tokenizer) -> List[dict]:
+def read_with_nemo(config_path: Path, tokenizer) -> list[dict]:
     """All batches NeMo's loader + SALMDataset produce from the config file."""
     from nemo.collections.common.data.lhotse import get_lhotse_dataloader_from_config
     from nemo.collections.speechlm2.data import SALMDataset
@@ -94,7 +93,7 @@ def nemo_batches(tmp_path_factory, source_cuts, tokenizer):
     return read_with_nemo(config, tokenizer)
 
 
-def expected_answer_ids(tokenizer, answer: str) -> List[int]:
+def expected_answer_ids(tokenizer, answer: str) -> list[int]:
     """The assistant-turn token ids NeMo's llama3 format makes of ``answer``."""
     from nemo.collections.common.prompts import PromptFormatter
 
@@ -108,7 +107,7 @@ def expected_answer_ids(tokenizer, answer: str) -> List[int]:
     return encoded["answer_ids"].tolist()
 
 
-def conversations(batches: List[dict]) -> Dict[str, tuple]:
+def conversations(batches: list[dict]) -> dict[str, tuple]:
     """conversation id -> (batch, row) over all batches."""
     out = {}
     for batch in batches:

@@ -5,8 +5,8 @@ import io
 import json
 import shutil
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator, List, Optional
 
 import numpy as np
 import pytest
@@ -28,14 +28,42 @@ SAMPLING_RATE = 16000
 
 #: (conversation id, turn, language, voice, spoken prompt, answer, reject reason)
 SPECS = [
-    ("clevr_000001", 0, "en", "en-us", "How many red cubes are there?",
-     "There are **two** red cubes.\n\n- one is large\n- one is small", None),
-    ("clevr_000001", 1, "fr", "fr", "De quelle couleur est la grande sphère ?",
-     "La grande sphère est « bleue ».\nÇa fait 3 objets — voilà.", None),
-    ("clevr_000002", 0, "en", "en-gb", "Is the cylinder metallic?",
-     "Yes: it's metallic (shiny).\n\n```\nanswer = yes\n```", None),
-    ("clevr_000002", 1, "fr", "fr", "Combien y a-t-il d'objets ?",
-     "Il y a 5 objets : 2 cubes, 3 sphères.", "wer 0.80 > 0.50"),
+    (
+        "clevr_000001",
+        0,
+        "en",
+        "en-us",
+        "How many red cubes are there?",
+        "There are **two** red cubes.\n\n- one is large\n- one is small",
+        None,
+    ),
+    (
+        "clevr_000001",
+        1,
+        "fr",
+        "fr",
+        "De quelle couleur est la grande sphère ?",
+        "La grande sphère est « bleue ».\nÇa fait 3 objets — voilà.",
+        None,
+    ),
+    (
+        "clevr_000002",
+        0,
+        "en",
+        "en-gb",
+        "Is the cylinder metallic?",
+        "Yes: it's metallic (shiny).\n\n```\nanswer = yes\n```",
+        None,
+    ),
+    (
+        "clevr_000002",
+        1,
+        "fr",
+        "fr",
+        "Combien y a-t-il d'objets ?",
+        "Il y a 5 objets : 2 cubes, 3 sphères.",
+        "wer 0.80 > 0.50",
+    ),
 ]
 
 
@@ -70,7 +98,7 @@ def triplet_cut(
     voice: str,
     prompt: str,
     answer: str,
-    reject_reason: Optional[str] = None,
+    reject_reason: str | None = None,
     in_memory_audio: bool = False,
     image_ext: str = "png",
 ) -> MonoCut:
@@ -96,8 +124,13 @@ def triplet_cut(
         recording=recording,
         supervisions=[
             SupervisionSegment(
-                id=cut_id, recording_id=cut_id, start=0.0, duration=recording.duration,
-                text=prompt, language=language, speaker=voice,
+                id=cut_id,
+                recording_id=cut_id,
+                start=0.0,
+                duration=recording.duration,
+                text=prompt,
+                language=language,
+                speaker=voice,
             )
         ],
         custom={
@@ -124,7 +157,7 @@ def triplet_cut(
     return cut.attach_image(fields.IMAGE, str(image))
 
 
-def make_triplet_cuts(workdir: Path, specs=SPECS) -> List[MonoCut]:
+def make_triplet_cuts(workdir: Path, specs=SPECS) -> list[MonoCut]:
     """One cut per spec; the second one's audio is held in memory, the third's image is JPEG."""
     return [
         triplet_cut(workdir, *spec, in_memory_audio=(i == 1), image_ext="jpg" if i == 2 else "png")
@@ -132,12 +165,12 @@ def make_triplet_cuts(workdir: Path, specs=SPECS) -> List[MonoCut]:
     ]
 
 
-def kept(cuts: List[MonoCut]) -> List[MonoCut]:
+def kept(cuts: list[MonoCut]) -> list[MonoCut]:
     return [c for c in cuts if c.custom[fields.REJECT_REASON] is None]
 
 
 @pytest.fixture(scope="module")
-def source_cuts(tmp_path_factory) -> List[MonoCut]:
+def source_cuts(tmp_path_factory) -> list[MonoCut]:
     return make_triplet_cuts(tmp_path_factory.mktemp("src"))
 
 
@@ -178,9 +211,12 @@ def test_shar_reads_back_ids_answers_audio_image(exported, source_cuts):
         image = cut.load_custom(fields.IMAGE)
         assert image.dtype == np.uint8 and image.ndim == 1
         assert image.tobytes() == load_image_bytes(src)  # the source file's own bytes
-        assert image.tobytes() == Path(
-            src.custom[fields.IMAGE].storage_path, src.custom[fields.IMAGE].storage_key
-        ).read_bytes()
+        assert (
+            image.tobytes()
+            == Path(
+                src.custom[fields.IMAGE].storage_path, src.custom[fields.IMAGE].storage_key
+            ).read_bytes()
+        )
 
 
 def test_shar_custom_fields_are_clean(exported):
@@ -231,7 +267,7 @@ def test_export_from_lazy_cutset_streams(source_cuts, tmp_path):
     assert lazy.is_lazy
     out = tmp_path / "shar"
     partial = tmp_path / ".shar.partial"
-    seen: List[str] = []
+    seen: list[str] = []
 
     def stream() -> Iterator[MonoCut]:
         for i, cut in enumerate(lazy):
@@ -269,9 +305,17 @@ def test_question_caller_then_cut_then_default(source_cuts, tmp_path):
 def test_reserved_empty_and_non_json_fields_are_dropped(source_cuts, tmp_path):
     cut = source_cuts[0]
     custom = dict(cut.custom)
-    custom.update({"input_ids": [1, 2, 3], "mask": [True], fields.CONTEXT: "",
-                   fields.SYSTEM_PROMPT: None, "blob": object(), "shape": np.int64(3),
-                   fields.SIMILARITY: np.float32(0.5)})
+    custom.update(
+        {
+            "input_ids": [1, 2, 3],
+            "mask": [True],
+            fields.CONTEXT: "",
+            fields.SYSTEM_PROMPT: None,
+            "blob": object(),
+            "shape": np.int64(3),
+            fields.SIMILARITY: np.float32(0.5),
+        }
+    )
     export_shar(CutSet([fastcopy(cut, custom=custom)]), tmp_path / "shar")
     (back,) = list(read_shar(tmp_path / "shar"))
     for key in ("input_ids", "mask", fields.CONTEXT, fields.SYSTEM_PROMPT, "blob"):
@@ -282,7 +326,7 @@ def test_reserved_empty_and_non_json_fields_are_dropped(source_cuts, tmp_path):
 
 def test_failing_cut_is_reported_and_skipped(source_cuts, tmp_path):
     broken = source_cuts[0].with_custom(fields.ANSWER, None)
-    failures: List[Failure] = []
+    failures: list[Failure] = []
     export_shar(CutSet([broken, source_cuts[1]]), tmp_path / "shar", on_failure=failures.append)
     assert [f.cut_id for f in failures] == [broken.id]
     assert "answer" in failures[0].reason
@@ -341,9 +385,10 @@ def test_reexport_of_a_shar_keeps_the_image(exported, tmp_path):
     first = {c.id: c.load_custom(fields.IMAGE).tobytes() for c in read_shar(out)}
     again = {c.id: c.load_custom(fields.IMAGE).tobytes() for c in read_shar(tmp_path / "again")}
     assert again == first
-    assert all("shard_origin" not in c.custom for c in CutSet.from_jsonl_lazy(
-        sorted((tmp_path / "again").glob("cuts.*"))[0]
-    ))
+    assert all(
+        "shard_origin" not in c.custom
+        for c in CutSet.from_jsonl_lazy(sorted((tmp_path / "again").glob("cuts.*"))[0])
+    )
 
 
 def test_nemo_config_points_at_the_shar(exported, tmp_path):

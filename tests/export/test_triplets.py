@@ -5,7 +5,6 @@ import gzip
 import json
 import tarfile
 from pathlib import Path
-from typing import List
 
 import pytest
 from lhotse import CutSet
@@ -22,7 +21,7 @@ def source_cuts(tmp_path_factory):
     return make_triplet_cuts(tmp_path_factory.mktemp("src"))
 
 
-def read_jsonl(path: Path) -> List[dict]:
+def read_jsonl(path: Path) -> list[dict]:
     opener = gzip.open if path.suffix == ".gz" else open
     with opener(path, "rt", encoding="utf-8") as f:
         return [json.loads(line) for line in f]

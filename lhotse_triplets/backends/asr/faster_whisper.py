@@ -28,6 +28,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from lhotse_triplets.backends.base import PicklesByOptions
 from lhotse_triplets.backends.registry import register
 
 logger = logging.getLogger(__name__)
@@ -120,7 +121,7 @@ def _usable_cpus() -> int:
 
 
 @register("asr", "faster_whisper")
-class FasterWhisperASR:
+class FasterWhisperASR(PicklesByOptions):
     """Whisper through faster-whisper; batch transcription of 16 kHz mono float32 clips.
 
     :param model: ``"base"`` (the packaged offline model) or a faster-whisper model name/path.
@@ -196,12 +197,6 @@ class FasterWhisperASR:
         self._pipeline = BatchedInferencePipeline(self._model)
         self._vad_options = VadOptions()
         self._languages = frozenset(self._model.supported_languages)
-
-    def __getstate__(self) -> dict[str, Any]:
-        return self._options
-
-    def __setstate__(self, options: dict[str, Any]) -> None:
-        self.__init__(**options)
 
     def transcribe(
         self, audios: Sequence[np.ndarray], *, languages: Sequence[str | None]

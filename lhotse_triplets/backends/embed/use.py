@@ -6,10 +6,11 @@ sentences in en/fr/de/ja/zh alike (16 languages in all), where English-only Mini
 """
 
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 
+from lhotse_triplets.backends.base import PicklesByOptions
 from lhotse_triplets.backends.registry import register
 from lhotse_triplets.metrics import unit_rows
 
@@ -18,7 +19,7 @@ DIMENSION = 512
 
 
 @register("embed", "use_multilingual")
-class USEMultilingualEmbed:
+class USEMultilingualEmbed(PicklesByOptions):
     """Sentence embeddings from USE multilingual v3: ``(N, 512)`` float32, L2-normalised.
 
     :param threads: at most this many BLAS threads for the numpy forward pass.
@@ -38,12 +39,6 @@ class USEMultilingualEmbed:
 
         self._use = USE(threads=threads)
         self._use.encode(["warm up"])  # load the weights now, not on the first batch
-
-    def __getstate__(self) -> dict[str, Any]:
-        return self._options
-
-    def __setstate__(self, options: dict[str, Any]) -> None:
-        self.__init__(**options)
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """Embed ``texts``: one L2-normalised row per text (a zero row for an empty text)."""

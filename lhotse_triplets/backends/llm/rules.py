@@ -6,23 +6,33 @@ verbalised, whitespace tidied). Other languages come from supplied translations
 """
 
 import re
-from typing import List, Optional, Sequence
+from collections.abc import Sequence
 
 from lhotse_triplets.backends.registry import register
 
 # (pattern, replacement): whole-instruction templates first, then phrase-level rewrites.
 _EN_RULES = [
-    (r"^provide a one[- ]sentence caption for the (?:provided|given) image\.?$",
-     "Can you describe this picture in one sentence?"),
+    (
+        r"^provide a one[- ]sentence caption for the (?:provided|given) image\.?$",
+        "Can you describe this picture in one sentence?",
+    ),
     (r"^describe (?:the|this) image concisely\.?$", "Can you briefly describe this picture?"),
-    (r"^(?:please )?describe (?:the|this) image in detail\.?$",
-     "Can you describe this picture in detail?"),
-    (r"^provide a short description of (?:the|this) (?:image|picture)\.?$",
-     "Can you give me a short description of this picture?"),
-    (r"\s*answer the question using a single word or phrase\.?$",
-     " Just answer with a word or a short phrase."),
-    (r"\s*answer with the option'?s letter from the given choices directly\.?$",
-     " Just tell me the letter of the right option."),
+    (
+        r"^(?:please )?describe (?:the|this) image in detail\.?$",
+        "Can you describe this picture in detail?",
+    ),
+    (
+        r"^provide a short description of (?:the|this) (?:image|picture)\.?$",
+        "Can you give me a short description of this picture?",
+    ),
+    (
+        r"\s*answer the question using a single word or phrase\.?$",
+        " Just answer with a word or a short phrase.",
+    ),
+    (
+        r"\s*answer with the option'?s letter from the given choices directly\.?$",
+        " Just tell me the letter of the right option.",
+    ),
     (r"\bthe (?:provided|given) (?:image|picture)\b", "this picture"),
     (r"\bin the image\b", "in the picture"),
     (r"\s*&\s*", " and "),
@@ -59,10 +69,10 @@ class RuleRephraser:
         *,
         language: str,
         source_language: str,
-        contexts: Sequence[Optional[str]] = (),
-        translations: Sequence[Optional[dict]] = (),
-    ) -> List[Optional[str]]:
-        out: List[Optional[str]] = []
+        contexts: Sequence[str | None] = (),
+        translations: Sequence[dict | None] = (),
+    ) -> list[str | None]:
+        out: list[str | None] = []
         for i, text in enumerate(texts):
             supplied = (translations[i] if i < len(translations) else None) or {}
             if language == source_language:

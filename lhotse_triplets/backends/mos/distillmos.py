@@ -19,10 +19,11 @@ import io
 import sys
 import types
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 
+from lhotse_triplets.backends.base import PicklesByOptions
 from lhotse_triplets.backends.registry import register
 
 #: Score given to empty or digitally silent clips: the bottom of the MOS scale.
@@ -55,7 +56,7 @@ def _import_distillmos() -> types.ModuleType:
 
 
 @register("mos", "distillmos")
-class DistillMOS:
+class DistillMOS(PicklesByOptions):
     """Reference-free MOS of 16 kHz mono float32 clips with DistillMOS.
 
     :param device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
@@ -107,12 +108,6 @@ class DistillMOS:
         self._model = model.eval().to(device)
         self._window = distillmos.sqa.SEQ_LEN
         self._hop = distillmos.sqa.MAX_HOP_LEN
-
-    def __getstate__(self) -> dict[str, Any]:
-        return self._options
-
-    def __setstate__(self, options: dict[str, Any]) -> None:
-        self.__init__(**options)
 
     def _windows(self, audio: np.ndarray) -> np.ndarray:
         """The model's own segmentation: zero-pad to one window, or overlapping windows spread

@@ -165,7 +165,9 @@ def japanese_to_spaced_hiragana(text: str) -> str:
             spoken = unicodedata.normalize("NFKC", node["string"]).translate(_CJK_PUNCTUATION)
         else:
             pron = node["pron"] if node["pron"] not in ("", "*") else node["read"]
-            spoken = expand_long_vowels(katakana_to_hiragana(pron.replace("’", "").replace("'", "")))
+            spoken = expand_long_vowels(
+                katakana_to_hiragana(pron.replace("’", "").replace("'", ""))
+            )
         if node.get("chain_flag") == 1 and phrases:
             phrases[-1] += spoken
         else:
@@ -182,7 +184,5 @@ def chinese_to_pinyin(text: str) -> str:
     """
     pypinyin = import_for("pypinyin", "pypinyin", "Mandarin text")
     text = unicodedata.normalize("NFKC", text).translate(_CJK_PUNCTUATION)
-    syllables = pypinyin.lazy_pinyin(
-        text, style=pypinyin.Style.TONE3, neutral_tone_with_five=True
-    )
+    syllables = pypinyin.lazy_pinyin(text, style=pypinyin.Style.TONE3, neutral_tone_with_five=True)
     return " ".join(" ".join(syllables).split())

@@ -57,8 +57,9 @@ SAMPLING_RATE = 22050
 
 def _espeak_data_dir(executable: str) -> Path | None:
     """Where espeak-ng keeps its data (``Data at:`` in ``--version``), if it says so."""
-    out = subprocess.run([executable, "--version"], capture_output=True, text=True,
-                         timeout=30, check=False)
+    out = subprocess.run(
+        [executable, "--version"], capture_output=True, text=True, timeout=30, check=False
+    )
     marker = "Data at:"
     if marker in out.stdout:
         return Path(out.stdout.split(marker, 1)[1].strip())
@@ -153,11 +154,15 @@ class EspeakTTS:
             spoken = chinese_to_pinyin(text)
         else:
             spoken = text
-        command = [self.executable, "-b", "1", "-s", str(self.rate), "-v", espeak_voice,
-                   "--stdout"]
+        command = [self.executable, "-b", "1", "-s", str(self.rate), "-v", espeak_voice, "--stdout"]
         try:
-            done = subprocess.run(command, input=spoken.encode("utf-8"), capture_output=True,
-                                  timeout=self.timeout, check=False)
+            done = subprocess.run(
+                command,
+                input=spoken.encode("utf-8"),
+                capture_output=True,
+                timeout=self.timeout,
+                check=False,
+            )
         except subprocess.TimeoutExpired as e:
             raise ItemError(f"espeak-ng took over {self.timeout:g} s on {text!r}") from e
         if done.returncode != 0 or not done.stdout:

@@ -160,11 +160,13 @@ class KokoroTTS:
             text = speakable(text, "kokoro")
             try:
                 if phonemize is None:
-                    audio, _ = engine.create(text, voice=style, speed=self.speed,
-                                             lang=self._espeak_language(language))
+                    audio, _ = engine.create(
+                        text, voice=style, speed=self.speed, lang=self._espeak_language(language)
+                    )
                 else:
-                    audio, _ = engine.create(phonemize(text), voice=style, speed=self.speed,
-                                             is_phonemes=True)
+                    audio, _ = engine.create(
+                        phonemize(text), voice=style, speed=self.speed, is_phonemes=True
+                    )
             except ValueError as e:  # kokoro-onnx: no phonemes, none in the vocabulary, ...
                 raise ItemError(f"TTS kokoro cannot speak {text!r}: {e}") from e
             out.append(checked_audio(audio, "kokoro", text))
