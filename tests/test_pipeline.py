@@ -1,6 +1,9 @@
 """The whole pipeline and the CLI on the sample corpus with the dummy backends (fast)."""
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import yaml
@@ -52,6 +55,15 @@ def test_run_end_to_end(config_path, tmp_path):
     assert (out / "export" / "nemo_data.yaml").is_file()
     assert json.loads((out / "summary.json").read_text())["kept"] == expected
     assert "kept: " + str(expected) in str(summary)
+    # The reading-side example a trainer starts from works on the export.
+    example = Path(__file__).resolve().parents[1] / "examples" / "read_triplets.py"
+    shown = subprocess.run(
+        [sys.executable, str(example), str(out / "export" / "shar")],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "image (320, 240)" in shown and "target:" in shown
 
 
 def test_rerun_resumes_and_bad_items_are_recorded(config_path, tmp_path):

@@ -154,3 +154,11 @@ def test_dummy_asr_breaks_on_noise():
 def test_failure_record_shape():
     f = Failure("id", "score", "boom")
     assert f.to_dict() == {"cut_id": "id", "stage": "score", "reason": "boom"}
+
+
+def test_audio_paths_are_absolute(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    cut = Rephrase(["en"])(prompt_cut("a", "Hi", "x"))
+    out = Synthesize(DUMMY_TTS, audio_dir="audio")(cut)
+    source = out.recording.sources[0].source
+    assert source.startswith(str(tmp_path)) and source.endswith(".flac")

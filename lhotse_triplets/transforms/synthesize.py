@@ -63,7 +63,8 @@ class Synthesize(Stage):
         self.voices_per_prompt = voices_per_prompt
         self.voices = {k: list(v) for k, v in (voices or {}).items()}
         self.sampling_rate = sampling_rate
-        self.audio_dir = str(audio_dir) if audio_dir is not None else None
+        # Absolute, so that manifests can be read from any working directory.
+        self.audio_dir = str(Path(audio_dir).resolve()) if audio_dir is not None else None
         self.audio_format = audio_format
         self.batch_size = batch_size
 
