@@ -19,9 +19,10 @@ def plain(shar_dir: Path, limit: int) -> None:
     for k, (image, audio, sr, answer, meta) in enumerate(iter_triplets(shar_dir)):
         if k >= limit:
             break
+        size, seconds = (image.size if image else None), audio.shape[-1] / sr
         print(
-            f"{meta['id']}: image {image.size if image else None}, audio {audio.shape[-1] / sr:.2f} s"
-            f" @ {sr} Hz, {meta['language']}/{meta['voice']}"
+            f"{meta['id']}: image {size}, audio {seconds:.2f} s @ {sr} Hz, "
+            f"{meta['language']}/{meta['voice']}"
         )
         print(f"  spoken: {meta['prompt_text']!r}\n  target: {answer[:80]!r}")
 
