@@ -1,8 +1,9 @@
 """In-memory prompt cuts for tests, shaped exactly like the recipes' output."""
 
-from lhotse import CutSet, MonoCut, SupervisionSegment
+from lhotse import CutSet, MonoCut
 
 from lhotse_triplets import fields
+from lhotse_triplets.recipes.llava_instruct import make_prompt_cut
 
 
 def prompt_cut(
@@ -25,23 +26,7 @@ def prompt_cut(
     }
     if translations:
         custom[fields.TRANSLATIONS] = dict(translations)
-    return MonoCut(
-        id=cut_id,
-        start=0.0,
-        duration=0.0,
-        channel=0,
-        supervisions=[
-            SupervisionSegment(
-                id=cut_id,
-                recording_id=cut_id,
-                start=0.0,
-                duration=0.0,
-                text=text,
-                language=language,
-            )
-        ],
-        custom=custom,
-    )
+    return make_prompt_cut(cut_id, text, language, custom)
 
 
 def dummy_prompt_cuts(n: int = 4, languages: list[str] = ("fr", "de")) -> CutSet:
