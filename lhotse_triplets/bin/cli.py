@@ -17,8 +17,10 @@ def cli(verbose: bool) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     if not verbose:  # per-clip chatter of model libraries drowns the progress bars
-        for name in ("faster_whisper", "httpx", "urllib3", "numba", "phonemizer"):
+        for name in ("faster_whisper", "httpx", "urllib3", "numba", "jieba"):
             logging.getLogger(name).setLevel(logging.WARNING)
+        # kokoro-onnx's phonemizer warns on every clip whose word count changes (harmless).
+        logging.getLogger("phonemizer").setLevel(logging.ERROR)
 
 
 @cli.group()

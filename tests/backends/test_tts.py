@@ -20,10 +20,9 @@ from lhotse_triplets.backends import available, build
 from lhotse_triplets.backends.base import TTSBackend
 from lhotse_triplets.backends.tts import _text
 from lhotse_triplets.errors import ItemError
+from lhotse_triplets.testing import REFERENCE_DATA
 
-INPUTS = Path(
-    os.environ.get("LHOTSE_TRIPLETS_TTS_INPUTS", "/work/shared/reference-data/tts_inputs")
-)
+INPUTS = Path(os.environ.get("LHOTSE_TRIPLETS_TTS_INPUTS", REFERENCE_DATA / "tts_inputs"))
 ESPEAK = shutil.which("espeak-ng")
 needs_espeak = pytest.mark.skipif(ESPEAK is None, reason="espeak-ng is not installed")
 SAFE = _text.SAFE_VOICE_ID

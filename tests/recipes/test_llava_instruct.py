@@ -11,8 +11,9 @@ from lhotse_triplets import fields
 from lhotse_triplets.images import load_image, load_image_bytes
 from lhotse_triplets.recipes import prepare_llava_instruct
 from lhotse_triplets.recipes.llava_instruct import llava_row_to_cuts, split_placeholders
+from lhotse_triplets.testing import REFERENCE_DATA
 
-REFERENCE = Path("/work/shared/reference-data/clevr/clevr_first1000_raw.jsonl")
+REFERENCE = REFERENCE_DATA / "clevr" / "clevr_first1000_raw.jsonl"
 
 
 def _png(color, size=(16, 12)) -> bytes:
