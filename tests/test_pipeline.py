@@ -186,3 +186,31 @@ def test_cli_stage_by_stage(tmp_path):
     again = ok("synthesize", tmp_path / "r", tmp_path / "s", "-t", "default=dummy", "-n", 2)
     assert "already done" in again
     assert sum(1 for _ in read_cuts(tmp_path / "s")) == n
+
+
+def test_backend_options_reach_the_backend(tmp_path):
+    runner = CliRunner()
+    runner.invoke(
+        cli, ["prepare", "sample", str(tmp_path / "p"), "-n", "1"], catch_exceptions=False
+    )
+    manifest = tmp_path / "p" / "llava_instruct_cuts_train.jsonl.gz"
+    result = runner.invoke(
+        cli,
+        [
+            "synthesize",
+            str(manifest),
+            str(tmp_path / "s"),
+            "-t",
+            "default=dummy",
+            "-O",
+            "num_voices=2",
+            "-n",
+            "5",
+        ],
+        catch_exceptions=False,
+    )
+    assert result.exit_code == 0, result.output
+    voices = {c.supervisions[0].speaker for c in read_cuts(tmp_path / "s")}
+    assert voices == {"v0", "v1"}  # 5 asked, the engine was built with 2
+    bad = runner.invoke(cli, ["synthesize", str(manifest), str(tmp_path / "x"), "-O", "novalue"])
+    assert bad.exit_code != 0 and "KEY=VALUE" in bad.output

@@ -62,7 +62,7 @@ def run_and_report(
 @OUT
 @click.option("-l", "--languages", default="en", help="Target languages, comma-separated.")
 @click.option("-b", "--backend", default="rules", help="Rephrasing backend (llm kind).")
-@click.option("-o", "--option", "options", multiple=True, help="Backend option KEY=VALUE.")
+@click.option("-O", "--option", "options", multiple=True, help="Backend option KEY=VALUE.")
 @sharding
 def rephrase(
     input_path: str,
@@ -94,7 +94,7 @@ def rephrase(
     help="LANG=ENGINE (LANG 'default' for all others), repeatable.",
 )
 @click.option(
-    "-o", "--option", "options", multiple=True, help="Option for every engine, KEY=VALUE."
+    "-O", "--option", "options", multiple=True, help="Option for every engine, KEY=VALUE."
 )
 @click.option("-n", "--voices-per-prompt", type=int, default=1)
 @click.option("--sampling-rate", type=int, default=16000)
