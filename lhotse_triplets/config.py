@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from lhotse_triplets.transforms.base import BackendSpec
@@ -134,4 +134,4 @@ def load_config(
 
 def to_yaml(cfg: Any) -> str:
     """The resolved configuration as YAML (saved next to a run's outputs)."""
-    return OmegaConf.to_yaml(OmegaConf.structured(cfg) if not isinstance(cfg, DictConfig) else cfg)
+    return OmegaConf.to_yaml(OmegaConf.structured(cfg))

@@ -16,7 +16,7 @@ import logging
 import multiprocessing
 import os
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -197,9 +197,3 @@ def run_stage(
                     report.add(counts)
                     bar.update(counts["cuts_in"])
     return report
-
-
-def iter_failure_dicts(stage_dirs: Iterable[Pathlike]) -> Iterable[dict]:
-    for d in stage_dirs:
-        for failure in read_failures(d):
-            yield failure.to_dict()

@@ -41,7 +41,7 @@ from lhotse.utils import Pathlike, fastcopy
 
 from lhotse_triplets import fields
 from lhotse_triplets.errors import Failure, ItemError
-from lhotse_triplets.images import has_image, load_image, load_image_bytes
+from lhotse_triplets.images import has_image, load_image, with_image_array
 
 logger = logging.getLogger(__name__)
 
@@ -152,10 +152,11 @@ class PrepareForShar:
         custom[fields.QUESTION] = DEFAULT_QUESTION if question is None else str(question)
         custom[fields.ANSWER] = answer
 
-        out = fastcopy(cut, custom=custom, features=None)
         if has_image(cut):
-            data = load_image_bytes(cut)
-            out = out.attach_tensor(fields.IMAGE, np.frombuffer(data, dtype=np.uint8))
+            custom[fields.IMAGE] = source[fields.IMAGE]
+        out = fastcopy(cut, custom=custom, features=None)
+        if has_image(out):
+            out = with_image_array(out)
         if self.sampling_rate is not None and out.sampling_rate != self.sampling_rate:
             out = out.resample(self.sampling_rate)
         return out

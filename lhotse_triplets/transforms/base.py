@@ -6,7 +6,7 @@ on first use in each worker process, so it pickles cleanly into worker processes
 """
 
 import logging
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -156,10 +156,3 @@ class LazyStage:
 
     def __len__(self) -> int:
         raise TypeError("The length of a lazily transformed CutSet is unknown until iterated.")
-
-
-def split_outputs(outputs: Sequence[Output]) -> tuple:
-    """``(cuts, failures)`` from a list of stage outputs."""
-    cuts = [o for o in outputs if not isinstance(o, Failure)]
-    failures = [o for o in outputs if isinstance(o, Failure)]
-    return cuts, failures

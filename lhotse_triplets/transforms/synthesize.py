@@ -77,13 +77,17 @@ class Synthesize(Stage):
             )
         return spec
 
+    def _build(self, spec: BackendSpec):
+        # Languages that name the same engine and options share one instance.
+        return self.backend(f"tts:{spec.name}:{sorted(spec.options.items())}", spec)
+
     def engine(self, language: str):
         spec = self.spec_for(language)
-        return spec, self.backend(f"tts:{spec.name}:{sorted(spec.options.items())}", spec)
+        return spec, self._build(spec)
 
     def setup(self) -> None:
         for spec in self.tts.values():
-            self.backend(f"tts:{spec.name}:{sorted(spec.options.items())}", spec)
+            self._build(spec)
 
     def voices_for(self, language: str) -> list[str]:
         spec, tts = self.engine(language)
