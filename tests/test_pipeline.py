@@ -214,3 +214,46 @@ def test_backend_options_reach_the_backend(tmp_path):
     assert voices == {"v0", "v1"}  # 5 asked, the engine was built with 2
     bad = runner.invoke(cli, ["synthesize", str(manifest), str(tmp_path / "x"), "-O", "novalue"])
     assert bad.exit_code != 0 and "KEY=VALUE" in bad.output
+
+
+def test_run_until_stops_after_a_stage(config_path, tmp_path):
+    out = tmp_path / "run"
+    result = CliRunner().invoke(
+        cli,
+        ["run", str(config_path), "-o", str(out), "--until", "synthesize"],
+        catch_exceptions=False,
+    )
+    assert result.exit_code == 0, result.output
+    assert (out / "synthesize").is_dir()
+    assert not (out / "score").exists() and not (out / "export").exists()
+
+
+def test_export_shar_question_and_rejected_flags(tmp_path):
+    runner = CliRunner()
+
+    def ok(*args):
+        result = runner.invoke(cli, [str(a) for a in args], catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+
+    ok("prepare", "sample", tmp_path / "p", "-n", 2)
+    ok("rephrase", tmp_path / "p" / "llava_instruct_cuts_train.jsonl.gz", tmp_path / "r")
+    ok("synthesize", tmp_path / "r", tmp_path / "s", "-t", "default=dummy")
+    ok(
+        "score",
+        tmp_path / "s",
+        tmp_path / "q",
+        "--asr",
+        "dummy",
+        "--embed",
+        "dummy",
+        "--mos",
+        "dummy",
+    )
+    ok("gate", tmp_path / "q", tmp_path / "g", "--min-mos", 4.9)  # dummy MOS ~2.4: all rejected
+    n = sum(1 for _ in read_cuts(tmp_path / "g"))
+    ok("export", "shar", tmp_path / "g", tmp_path / "none")
+    assert not list((tmp_path / "none" / "shar").glob("cuts.*"))
+    ok("export", "shar", tmp_path / "g", tmp_path / "all", "--include-rejected", "--question", "")
+    shar = list(CutSet.from_shar(in_dir=tmp_path / "all" / "shar"))
+    assert len(shar) == n > 0
+    assert {c.custom[fields.QUESTION] for c in shar} == {""}
