@@ -12,6 +12,7 @@ apt_install() {  # apt_install CMD PACKAGE: install PACKAGE when CMD is missing
   fi
 }
 apt_install espeak-ng espeak-ng
+apt_install chromium chromium   # headless browser tests of the labelling page
 if ! command -v "$PY" >/dev/null 2>&1; then
   $SUDO apt-get update -qq && $SUDO apt-get install -y -qq python3.11 python3.11-venv >/dev/null
 fi
