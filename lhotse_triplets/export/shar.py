@@ -207,6 +207,7 @@ def export_shar(
     output_dir: Pathlike,
     *,
     shard_size: int | None = 1000,
+    shard_hours: float | None = None,
     audio_format: str = "flac",
     question: str | None = None,
     include_rejected: bool = False,
@@ -222,7 +223,10 @@ def export_shar(
 
     :param cuts: triplet cuts (a lazy CutSet is fine; it is iterated once).
     :param output_dir: the Shar directory (created; must not contain ``( [ <``).
-    :param shard_size: cuts per shard (``None``: a single unnumbered shard).
+    :param shard_size: cuts per shard (``None``: no count limit; with no ``shard_hours`` either,
+        a single unnumbered shard).
+    :param shard_hours: audio hours per shard (``None``: no duration limit); a new shard starts
+        when either limit would be passed.
     :param audio_format: audio codec in ``recording.*.tar`` (``flac``: lossless 16-bit).
     :param question: text turn before the audio; ``None`` keeps each cut's own ``question`` or
         uses :data:`DEFAULT_QUESTION`; ``""`` makes the audio the whole user turn.
@@ -255,11 +259,13 @@ def export_shar(
 
     prepare = PrepareForShar(question, sampling_rate, keep_reject_reason=include_rejected)
     written = rejected = failed = 0
-    with SharWriter(
+    writer = _RollingSharWriter(
         partial_dir,
-        fields={"recording": audio_format, fields.IMAGE: "numpy"},
+        {"recording": audio_format, fields.IMAGE: "numpy"},
         shard_size=shard_size,
-    ) as writer:
+        shard_hours=shard_hours,
+    )
+    with writer:
         for cut in cuts:
             if not include_rejected and is_rejected(cut):
                 rejected += 1
@@ -277,11 +283,11 @@ def export_shar(
                 continue
             written += 1
 
-    _replace_dir(partial_dir, resolved)
     paths = {
         field: [str(output_dir / Path(p).name) for p in shard_paths]
         for field, shard_paths in writer.output_paths.items()
     }
+    _replace_dir(partial_dir, resolved)
     if prepare.dropped:
         logger.info("Fields left out of the Shar: %s", prepare.dropped)
     logger.info(
@@ -384,3 +390,62 @@ def _replace_dir(src: Path, dst: Path) -> None:
         dst.rmdir()
     dst.parent.mkdir(parents=True, exist_ok=True)
     os.replace(src, dst)
+
+
+class _RollingSharWriter:
+    """Lhotse's :class:`~lhotse.shar.SharWriter`, one per shard, rolled by count and/or hours
+    (Lhotse's own writer shards by count only). Shards are numbered like Lhotse's
+    (``cuts.000000.jsonl.gz``); with no limit at all, one unnumbered shard."""
+
+    def __init__(
+        self,
+        output_dir: Path,
+        fields: dict[str, str],
+        shard_size: int | None,
+        shard_hours: float | None,
+    ) -> None:
+        from lhotse_triplets.export.common import ShardRoller
+
+        self.output_dir = output_dir
+        self.fields = fields
+        self.numbered = shard_size is not None or shard_hours is not None
+        self.roller = ShardRoller(shard_size, shard_hours)
+        self.writer: SharWriter | None = None
+        self.index = -1
+        self.written: list[SharWriter] = []
+
+    def write(self, cut: Cut) -> None:
+        index = self.roller.next_index(cut.duration)
+        if index != self.index:
+            self.close()
+            suffix = f".{index:06d}" if self.numbered else ""
+            self.writer = SharWriter(
+                self.output_dir, fields=self.fields, shard_size=None, shard_suffix=suffix
+            ).__enter__()
+            self.written.append(self.writer)
+            self.index = index
+        try:
+            self.writer.write(cut)
+        except BaseException:
+            self.roller.undo(cut.duration)
+            raise
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
+
+    def __enter__(self) -> "_RollingSharWriter":
+        return self
+
+    def __exit__(self, *args: Any) -> None:
+        self.close()
+
+    @property
+    def output_paths(self) -> dict[str, list[str]]:
+        """field -> shard paths that exist (a shard whose every cut failed has none)."""
+        out: dict[str, list[str]] = {}
+        for writer in self.written:
+            for name, paths in writer.output_paths.items():
+                out.setdefault(name, []).extend(p for p in paths if Path(p).is_file())
+        return out

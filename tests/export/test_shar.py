@@ -424,3 +424,23 @@ def test_nemo_config_for_several_shars_and_bad_inputs(exported, tmp_path):
         write_nemo_config([out, out], tmp_path / "mix.yaml", weight=[1.0])
     with pytest.raises(FileNotFoundError, match="cuts"):
         write_nemo_config(tmp_path, tmp_path.parent / "x.yaml")
+
+
+def test_shards_by_hours(source_cuts, tmp_path):
+    durations = [c.duration for c in kept(source_cuts)]
+    limit = (durations[0] + durations[1]) * 1.01  # the first two fit, the third does not
+    paths = export_shar(
+        CutSet(source_cuts), tmp_path / "shar", shard_size=None, shard_hours=limit / 3600
+    )
+    assert [Path(p).name for p in paths["cuts"]] == ["cuts.000000.jsonl.gz", "cuts.000001.jsonl.gz"]
+    shards = [[c.id for c in CutSet.from_jsonl_lazy(p)] for p in paths["cuts"]]
+    assert shards == [[c.id for c in kept(source_cuts)][:2], [kept(source_cuts)[2].id]]
+    back = CutSet.from_shar(in_dir=tmp_path / "shar")
+    assert sorted(c.id for c in back) == sorted(c.id for c in kept(source_cuts))
+    # Both limits: whichever comes first.
+    paths = export_shar(
+        CutSet(source_cuts), tmp_path / "both", shard_size=1, shard_hours=limit / 3600
+    )
+    assert len(paths["cuts"]) == 3
+    with pytest.raises(ValueError, match="hours"):
+        export_shar(CutSet(source_cuts), tmp_path / "bad", shard_hours=0)
