@@ -9,7 +9,13 @@ from lhotse_triplets.config import load_config
 from lhotse_triplets.recipes import RECIPES
 
 ROOT = Path(__file__).resolve().parents[1]
-CONFIGS = sorted(ROOT.glob("configs/*.yaml")) + sorted(ROOT.glob("recipes/*/config.yaml"))
+#: TTS benchmark grids (configs/bench*.yaml) follow BenchConfig, not the pipeline schema.
+BENCH_CONFIGS = sorted(ROOT.glob("configs/bench*.yaml"))
+CONFIGS = [
+    p
+    for p in sorted(ROOT.glob("configs/*.yaml")) + sorted(ROOT.glob("recipes/*/config.yaml"))
+    if p not in BENCH_CONFIGS
+]
 
 
 def test_there_are_configs():
@@ -22,6 +28,17 @@ def test_config_is_valid(path):
     assert cfg.prepare.recipe in RECIPES
     assert cfg.rephrase.backend.name in available("llm")
     assert all(b.name in available("tts") for b in cfg.synthesize.tts.values())
+    for kind in ("asr", "embed", "mos"):
+        backend = getattr(cfg.score, kind)
+        assert backend is None or backend.name in available(kind)
+
+
+@pytest.mark.parametrize("path", BENCH_CONFIGS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_bench_config_is_valid(path):
+    from lhotse_triplets.config import BenchConfig
+
+    cfg = load_config(path, schema=BenchConfig)
+    assert cfg.engines and all(e.name in available("tts") for e in cfg.engines)
     for kind in ("asr", "embed", "mos"):
         backend = getattr(cfg.score, kind)
         assert backend is None or backend.name in available(kind)

@@ -1,10 +1,25 @@
-"""Gate stage: keep or reject each scored cut, with the reason, from thresholds."""
+"""Gate stage: keep or reject each scored cut, with the reason, from thresholds or a calibrated
+classifier (a logistic regression fitted by ``lhotse-triplets bench calibrate``, stored as JSON).
+"""
 
+import json
+import math
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
 from lhotse.cut import Cut
 
 from lhotse_triplets import fields
+from lhotse_triplets.metrics import normalize_text
 from lhotse_triplets.transforms.base import Output, Stage
 from lhotse_triplets.transforms.cuts import with_custom
+
+#: Reason given by a calibrated gate whose probability is below its threshold.
+CALIBRATED_REASON = "calibrated_gate"
+#: ``"format"`` value of a calibrated gate JSON file.
+GATE_FORMAT = "lhotse-triplets/calibrated-gate/v1"
 
 
 def is_kept(cut: Cut) -> bool:
@@ -12,17 +27,116 @@ def is_kept(cut: Cut) -> bool:
     return (cut.custom or {}).get(fields.REJECT_REASON) is None
 
 
+def _custom(name: str) -> Callable[[Cut], float | None]:
+    def get(cut: Cut) -> float | None:
+        value = (cut.custom or {}).get(name)
+        return None if value is None else float(value)
+
+    return get
+
+
+def _chars_per_second(cut: Cut) -> float | None:
+    sup = cut.supervisions[0] if cut.supervisions else None
+    if sup is None or not sup.text or cut.duration <= 0:
+        return None
+    text = normalize_text(sup.text, sup.language).replace(" ", "")
+    return len(text) / cut.duration
+
+
+#: Clip features a calibrated gate can use: name -> function of a scored cut (``None`` = absent).
+FEATURES: dict[str, Callable[[Cut], float | None]] = {
+    fields.SIMILARITY: _custom(fields.SIMILARITY),
+    fields.MOS: _custom(fields.MOS),
+    fields.ERROR_RATE: _custom(fields.ERROR_RATE),
+    fields.WER: _custom(fields.WER),
+    fields.CER: _custom(fields.CER),
+    "duration": lambda cut: float(cut.duration),
+    "chars_per_second": _chars_per_second,
+}
+
+
+def clip_features(cut: Cut, names: list[str] | tuple[str, ...] = tuple(FEATURES)) -> dict:
+    """The named :data:`FEATURES` of a scored cut (``None`` where a score is absent)."""
+    unknown = [n for n in names if n not in FEATURES]
+    if unknown:
+        raise ValueError(f"Unknown gate features {unknown}; known: {', '.join(FEATURES)}")
+    return {n: FEATURES[n](cut) for n in names}
+
+
+class CalibratedGate:
+    """A logistic regression over clip features, from the JSON ``bench calibrate`` writes.
+
+    ``probability(x) = sigmoid(((x - mean) / scale) . coef + intercept)``; a clip is good when
+    the probability is at least ``threshold``.
+
+    Example::
+
+        model = CalibratedGate.load("gate.json")
+        p = model.probability(cut)
+    """
+
+    def __init__(self, spec: Mapping[str, Any], source: str = "<dict>") -> None:
+        try:
+            if spec.get("format") != GATE_FORMAT:
+                raise ValueError(f"format is {spec.get('format')!r}, expected {GATE_FORMAT!r}")
+            self.features = [str(f) for f in spec["features"]]
+            self.mean = np.asarray(spec["scaler"]["mean"], dtype=np.float64)
+            self.scale = np.asarray(spec["scaler"]["scale"], dtype=np.float64)
+            self.coef = np.asarray(spec["coefficients"], dtype=np.float64)
+            self.intercept = float(spec["intercept"])
+            self.threshold = float(spec["threshold"])
+        except (KeyError, TypeError, ValueError) as e:
+            raise ValueError(f"{source} is not a calibrated gate: {e}") from None
+        n = len(self.features)
+        if not (self.mean.shape == self.scale.shape == self.coef.shape == (n,)):
+            raise ValueError(f"{source}: features, scaler and coefficients differ in length")
+        unknown = [f for f in self.features if f not in FEATURES]
+        if unknown:
+            raise ValueError(f"{source}: unknown features {unknown}; known: {', '.join(FEATURES)}")
+        self.spec = dict(spec)
+
+    @classmethod
+    def load(cls, path: str | Path) -> "CalibratedGate":
+        """Read a gate JSON file (no pickle: plain numbers)."""
+        path = Path(path)
+        try:
+            spec = json.loads(path.read_text())
+        except (OSError, ValueError) as e:
+            raise ValueError(f"Cannot read calibrated gate {path}: {e}") from None
+        return cls(spec, source=str(path))
+
+    def probabilities(self, x: np.ndarray) -> np.ndarray:
+        """P(good) for rows of features (in :attr:`features` order)."""
+        z = ((np.asarray(x, dtype=np.float64) - self.mean) / self.scale) @ self.coef
+        return 1.0 / (1.0 + np.exp(-(z + self.intercept)))
+
+    def probability(self, cut: Cut) -> float | None:
+        """P(good) of a scored cut; ``None`` when one of its features is absent."""
+        values = clip_features(cut, self.features)
+        if any(v is None or not math.isfinite(v) for v in values.values()):
+            return None
+        return float(self.probabilities(np.array([[values[f] for f in self.features]]))[0])
+
+    def missing(self, cut: Cut) -> list[str]:
+        """Features absent on ``cut``."""
+        return [n for n, v in clip_features(cut, self.features).items() if v is None]
+
+
 class Gate(Stage):
     """Set ``reject_reason`` (``None`` = kept): every failed check, comma-separated.
 
     Reasons: ``low_similarity``, ``high_error_rate``, ``low_mos``, ``too_short``, ``too_long``,
     and ``missing_<score>`` when a threshold is set but the score is absent. A threshold of
-    ``None`` disables its check.
+    ``None`` disables its check. With ``calibrated`` (a gate JSON from ``bench calibrate``, or
+    its parsed dict) the classifier replaces the similarity/error-rate/MOS thresholds: its
+    probability goes to ``gate_score`` and a clip below the threshold gets ``calibrated_gate``;
+    the duration bounds still apply.
 
     Example::
 
         gated = CutSet.from_file("scored.jsonl.gz").map(Gate(min_similarity=0.7))
         kept = gated.filter(is_kept)
+        gated = scored.map(Gate(calibrated="bench/gate.json"))
     """
 
     name = "gate"
@@ -35,6 +149,7 @@ class Gate(Stage):
         min_mos: float | None = 2.5,
         min_duration: float | None = 0.3,
         max_duration: float | None = 30.0,
+        calibrated: str | Path | Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
         self.min_similarity = min_similarity
@@ -42,8 +157,16 @@ class Gate(Stage):
         self.min_mos = min_mos
         self.min_duration = min_duration
         self.max_duration = max_duration
+        # Loaded (and validated) here, so that a bad file fails before any work; the parsed
+        # JSON pickles cleanly into worker processes.
+        if calibrated is None:
+            self.calibrated = None
+        elif isinstance(calibrated, Mapping):
+            self.calibrated = CalibratedGate(calibrated)
+        else:
+            self.calibrated = CalibratedGate.load(calibrated)
 
-    def reasons(self, cut: Cut) -> list[str]:
+    def _threshold_reasons(self, cut: Cut) -> list[str]:
         custom = cut.custom or {}
         checks = [
             (fields.SIMILARITY, self.min_similarity, "low_similarity", lambda v, t: v < t),
@@ -59,14 +182,37 @@ class Gate(Stage):
                 out.append(f"missing_{name}")
             elif fails(value, threshold):
                 out.append(reason)
+        return out
+
+    def _duration_reasons(self, cut: Cut) -> list[str]:
+        out = []
         if self.min_duration is not None and cut.duration < self.min_duration:
             out.append("too_short")
         if self.max_duration is not None and cut.duration > self.max_duration:
             out.append("too_long")
         return out
 
+    def verdict(self, cut: Cut) -> tuple[list[str], float | None]:
+        """The reject reasons of ``cut`` (empty = kept) and the calibrated probability."""
+        if self.calibrated is None:
+            return self._threshold_reasons(cut) + self._duration_reasons(cut), None
+        missing = self.calibrated.missing(cut)
+        if missing:
+            return [f"missing_{n}" for n in missing] + self._duration_reasons(cut), None
+        p = self.calibrated.probability(cut)
+        reasons = [CALIBRATED_REASON] if p is None or p < self.calibrated.threshold else []
+        return reasons + self._duration_reasons(cut), p
+
+    def reasons(self, cut: Cut) -> list[str]:
+        """Why ``cut`` is rejected (empty list: kept)."""
+        return self.verdict(cut)[0]
+
     def process_batch(self, cuts: list[Cut]) -> list[Output]:
-        return [
-            with_custom(cut, **{fields.REJECT_REASON: ",".join(self.reasons(cut)) or None})
-            for cut in cuts
-        ]
+        out = []
+        for cut in cuts:
+            reasons, p = self.verdict(cut)
+            values: dict[str, Any] = {fields.REJECT_REASON: ",".join(reasons) or None}
+            if p is not None:
+                values[fields.GATE_SCORE] = round(p, 4)
+            out.append(with_custom(cut, **values))
+        return out

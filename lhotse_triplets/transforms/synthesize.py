@@ -36,6 +36,8 @@ class Synthesize(Stage):
     :param sampling_rate: output rate; audio is resampled to it.
     :param audio_dir: where audio files go (``<lang>/<voice>/<id>.flac``); ``None`` keeps the
         audio in memory (fine for small in-process runs, not for manifests on disk).
+    :param selection: a ``selection.yaml`` from ``lhotse-triplets bench select``: for each
+        language it lists, its engine (with options) and voices replace ``tts`` and ``voices``.
 
     Example::
 
@@ -48,20 +50,27 @@ class Synthesize(Stage):
 
     def __init__(
         self,
-        tts: Mapping[str, BackendSpec],
+        tts: Mapping[str, BackendSpec] | None,
         voices_per_prompt: int = 1,
         voices: Mapping[str, Sequence[str]] | None = None,
         sampling_rate: int = 16000,
         audio_dir: str | Path | None = None,
         audio_format: str = "flac",
         batch_size: int = 8,
+        selection: str | Path | None = None,
     ) -> None:
         super().__init__()
-        if not tts:
-            raise ValueError("Synthesize needs at least one TTS backend (e.g. {'default': ...})")
-        self.tts = dict(tts)
+        self.tts = dict(tts or {})
         self.voices_per_prompt = voices_per_prompt
         self.voices = {k: list(v) for k, v in (voices or {}).items()}
+        if selection is not None:
+            from lhotse_triplets.bench.select import read_selection
+
+            for language, choice in read_selection(selection).items():
+                self.tts[language] = BackendSpec("tts", choice.engine, dict(choice.options))
+                self.voices[language] = list(choice.voices)
+        if not self.tts:
+            raise ValueError("Synthesize needs at least one TTS backend (e.g. {'default': ...})")
         self.sampling_rate = sampling_rate
         # Absolute, so that manifests can be read from any working directory.
         self.audio_dir = str(Path(audio_dir).resolve()) if audio_dir is not None else None
@@ -103,13 +112,17 @@ class Synthesize(Stage):
             return list(wanted)
         return available
 
+    def pick(self, cut: Cut, language: str) -> list[str]:
+        """The voices that speak ``cut`` (default: :func:`pick_voices` over the language's)."""
+        return pick_voices(cut.id, self.voices_for(language), self.voices_per_prompt)
+
     def process_batch(self, cuts: list[Cut]) -> list[Output]:
         out: list[Output] = []
         jobs: dict[tuple, list[Cut]] = defaultdict(list)
         for cut in cuts:
             language = cut.supervisions[0].language
             try:
-                voices = pick_voices(cut.id, self.voices_for(language), self.voices_per_prompt)
+                voices = self.pick(cut, language)
             except ItemError as e:
                 out.append(self.failure(cut, e))
                 continue

@@ -1,0 +1,207 @@
+"""``bench label``: a local audition and labelling page for the clips of a benchmark.
+
+A stdlib HTTP server (bound to 127.0.0.1 by default) serves one static page (shipped as package
+data) and a small JSON API:
+
+- ``GET /`` the page; ``GET /api/clips`` the clips (``clips.jsonl``) and the current labels;
+- ``GET /audio/<cut_id>`` the clip's audio: looked up by id in the clip table, and only served
+  when the file lies inside the benchmark directory (no path comes from the client);
+- ``POST /api/label`` ``{"cut_id": ..., "label": "good" | "bad" | null}`` records a label.
+
+Labels go to ``DIR/labels.csv`` (``cut_id,label``) on every click: the whole file is rewritten to
+a temporary file and renamed, so it is never half-written; the last click on a clip wins, and
+``null`` removes its label. Reloading the page or restarting the server shows them again.
+"""
+
+import csv
+import importlib.resources
+import io
+import json
+import logging
+import mimetypes
+import os
+import threading
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from lhotse_triplets.bench.calibrate import load_clips
+
+logger = logging.getLogger(__name__)
+
+LABELS = ("good", "bad")
+#: Clip columns the page shows.
+PAGE_COLUMNS = (
+    "cut_id",
+    "engine",
+    "language",
+    "voice",
+    "text",
+    "asr_text",
+    "similarity",
+    "wer",
+    "cer",
+    "mos",
+    "duration",
+    "chars_per_second",
+    "rtf",
+    "good",
+    "reject_reason",
+    "gate_score",
+)
+
+
+class LabelStore:
+    """``cut_id -> label`` persisted in a CSV, rewritten atomically on every change."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._lock = threading.Lock()
+        self.labels: dict[str, str] = {}
+        if self.path.exists():
+            with self.path.open(newline="", encoding="utf-8") as f:
+                for row in csv.DictReader(f):
+                    if row.get("cut_id") and row.get("label") in LABELS:
+                        self.labels[row["cut_id"]] = row["label"]
+
+    def set(self, cut_id: str, label: str | None) -> None:
+        """Record (or, with ``None``, remove) the label of ``cut_id`` and save the file."""
+        if label is not None and label not in LABELS:
+            raise ValueError(f"label must be one of {LABELS} or null, got {label!r}")
+        with self._lock:
+            if label is None:
+                self.labels.pop(cut_id, None)
+            else:
+                self.labels.pop(cut_id, None)  # most recent click last in the file
+                self.labels[cut_id] = label
+            buf = io.StringIO()
+            writer = csv.writer(buf, lineterminator="\n")
+            writer.writerow(["cut_id", "label"])
+            writer.writerows(self.labels.items())
+            tmp = self.path.with_name(f".tmp.{self.path.name}")
+            tmp.write_text(buf.getvalue(), encoding="utf-8")
+            os.replace(tmp, self.path)
+
+
+def page_html() -> bytes:
+    """The labelling page (package data)."""
+    return (
+        importlib.resources.files("lhotse_triplets.bench") / "static" / "label.html"
+    ).read_bytes()
+
+
+class LabelServer(ThreadingHTTPServer):
+    """The labelling server of one benchmark directory."""
+
+    daemon_threads = True
+
+    def __init__(self, bench_dir: str | Path, host: str = "127.0.0.1", port: int = 8765) -> None:
+        self.bench_dir = Path(bench_dir).resolve()
+        clips = load_clips(self.bench_dir)
+        if not clips:
+            raise ValueError(f"{bench_dir} has no clips to label (run `bench run` first)")
+        self.clips = [{k: c.get(k) for k in PAGE_COLUMNS} for c in clips]
+        self.audio = {c["cut_id"]: c.get("audio") for c in clips}
+        self.store = LabelStore(self.bench_dir / "labels.csv")
+        super().__init__((host, port), _Handler)
+
+    @property
+    def url(self) -> str:
+        host, port = self.server_address[:2]
+        return f"http://{host}:{port}/"
+
+    def audio_path(self, cut_id: str) -> Path | None:
+        """The audio file of a known clip, if it lies inside the benchmark directory."""
+        rel = self.audio.get(cut_id)
+        if not rel:
+            return None
+        path = (self.bench_dir / rel).resolve()
+        if not path.is_relative_to(self.bench_dir) or not path.is_file():
+            return None
+        return path
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: LabelServer
+
+    def log_message(self, format: str, *args) -> None:  # noqa: A002 - stdlib signature
+        logger.debug("%s %s", self.address_string(), format % args)
+
+    def _send(self, status: int, body: bytes, content_type: str) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def _json(self, status: int, obj) -> None:
+        self._send(status, json.dumps(obj, ensure_ascii=False).encode(), "application/json")
+
+    def do_GET(self) -> None:  # noqa: N802 - stdlib name
+        path = urlsplit(self.path).path
+        if path in ("/", "/index.html"):
+            self._send(HTTPStatus.OK, page_html(), "text/html; charset=utf-8")
+        elif path == "/api/clips":
+            self._json(
+                HTTPStatus.OK, {"clips": self.server.clips, "labels": self.server.store.labels}
+            )
+        elif path.startswith("/audio/"):
+            cut_id = unquote(path[len("/audio/") :])
+            file = self.server.audio_path(cut_id)
+            if file is None:
+                self._json(HTTPStatus.NOT_FOUND, {"error": f"no audio for clip {cut_id!r}"})
+                return
+            ctype = mimetypes.guess_type(file.name)[0] or "application/octet-stream"
+            if file.suffix == ".flac":
+                ctype = "audio/flac"
+            self._send(HTTPStatus.OK, file.read_bytes(), ctype)
+        else:
+            self._json(HTTPStatus.NOT_FOUND, {"error": f"no such page: {path}"})
+
+    do_HEAD = do_GET
+
+    def do_POST(self) -> None:  # noqa: N802 - stdlib name
+        if urlsplit(self.path).path != "/api/label":
+            self._json(HTTPStatus.NOT_FOUND, {"error": "POST /api/label only"})
+            return
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = json.loads(self.rfile.read(min(length, 1 << 16)) or b"{}")
+            cut_id, label = body["cut_id"], body.get("label")
+        except (ValueError, KeyError, TypeError) as e:
+            self._json(HTTPStatus.BAD_REQUEST, {"error": f"expected {{cut_id, label}}: {e}"})
+            return
+        if cut_id not in self.server.audio:
+            self._json(HTTPStatus.BAD_REQUEST, {"error": f"unknown clip {cut_id!r}"})
+            return
+        try:
+            self.server.store.set(cut_id, label)
+        except ValueError as e:
+            self._json(HTTPStatus.BAD_REQUEST, {"error": str(e)})
+            return
+        self._json(
+            HTTPStatus.OK,
+            {"cut_id": cut_id, "label": label, "labelled": len(self.server.store.labels)},
+        )
+
+
+def serve(bench_dir: str | Path, host: str = "127.0.0.1", port: int = 8765) -> None:
+    """Serve the labelling page of ``bench_dir`` until interrupted.
+
+    Example::
+
+        serve("bench-out", port=8765)   # open http://127.0.0.1:8765/
+    """
+    server = LabelServer(bench_dir, host, port)
+    print(f"Labelling {len(server.clips)} clips of {bench_dir} at {server.url}")
+    print(f"Labels are saved to {server.store.path} as you click. Ctrl-C to stop.")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+        print(f"{len(server.store.labels)} labels in {server.store.path}")

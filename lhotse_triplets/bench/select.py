@@ -1,0 +1,145 @@
+"""``bench select``: per language, the engine with the best good ratio and its best voices.
+
+The selection is a YAML file the synthesize stage reads (``synthesize.selection`` in a pipeline
+config, ``--selection`` on ``lhotse-triplets synthesize``)::
+
+    languages:
+      en:
+        engine: kokoro            # registry name
+        label: kokoro             # the benchmark's label for it
+        options: {}               # constructor options used in the benchmark
+        voices: [jf_alpha, jm_kumo, jf_nezumi]
+        good_ratio: 0.95
+        mos: 3.9
+        clips: 60
+        voice_scores: [{voice: jf_alpha, good_ratio: 1.0, mos: 4.0, clips: 12}, ...]
+        runner_up: {engine: espeak, good_ratio: 0.70, mos: 2.6}
+"""
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from lhotse_triplets.bench.report import collect_clips, language_tables, load_gate
+
+
+@dataclass
+class Choice:
+    """The engine and voices chosen for one language."""
+
+    engine: str
+    voices: list[str]
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+def _round(x: float | None, digits: int = 4) -> float | None:
+    return None if x is None else round(float(x), digits)
+
+
+def select_engines(
+    bench_dir: str | Path,
+    output: str | Path | None = None,
+    *,
+    top_k: int = 3,
+    calibrated: str | Path | None = None,
+    min_clips: int = 1,
+) -> dict:
+    """Choose, per language, the engine with the best good ratio (ties: higher MOS) and its
+    ``top_k`` voices (same order); write the selection YAML to ``output`` when given.
+
+    :param calibrated: gate JSON deciding "good" (default: the run's config gate).
+    :param min_clips: engines with fewer scored clips in a language are not eligible there.
+
+    Example::
+
+        selection = select_engines("bench-out", "selection.yaml", top_k=2)
+        selection["languages"]["en"]["engine"]
+    """
+    bench_dir = Path(bench_dir)
+    gate = load_gate(bench_dir, calibrated)
+    clips, failures = collect_clips(bench_dir, gate)
+    tables = language_tables(clips, failures)
+    if not tables:
+        raise ValueError(f"{bench_dir} holds no clips to select from")
+    languages: dict[str, dict] = {}
+    for lang, t in tables.items():
+        eligible = [r for r in t["engines"] if r["clips"] >= min_clips]
+        if not eligible:
+            continue
+        best, *rest = eligible
+        grid = _grid_backend(bench_dir, best["engine"], lang)
+        voices = [v for v in t["voices"] if v["engine"] == best["engine"]][: max(1, top_k)]
+        entry = {
+            "engine": grid.get("name", best["engine"]),
+            "label": best["engine"],
+            "options": grid.get("options", {}),
+            "voices": [v["voice"] for v in voices],
+            "good_ratio": _round(best["good_ratio"]),
+            "mos": _round(best["mos"], 3),
+            "similarity": _round(best["similarity"], 3),
+            "clips": best["clips"],
+            "failed": best["failed"],
+            "voice_scores": [
+                {
+                    "voice": v["voice"],
+                    "good_ratio": _round(v["good_ratio"]),
+                    "mos": _round(v["mos"], 3),
+                    "clips": v["clips"],
+                }
+                for v in voices
+            ],
+        }
+        if rest:
+            r = rest[0]
+            entry["runner_up"] = {
+                "engine": r["engine"],
+                "good_ratio": _round(r["good_ratio"]),
+                "mos": _round(r["mos"], 3),
+            }
+        languages[lang] = entry
+    selection = {
+        "gate": "calibrated" if gate.calibrated is not None else "config thresholds",
+        "languages": languages,
+    }
+    if output is not None:
+        output = Path(output)
+        output.parent.mkdir(parents=True, exist_ok=True)
+        header = f"# lhotse-triplets bench select {bench_dir} (top_k={top_k})\n"
+        output.write_text(header + yaml.safe_dump(selection, sort_keys=False, allow_unicode=True))
+    return selection
+
+
+def _grid_backend(bench_dir: Path, engine: str, language: str) -> dict:
+    path = bench_dir / "prompts" / engine / language / "grid.json"
+    if not path.exists():
+        return {}
+    return json.loads(path.read_text()).get("backend", {})
+
+
+def read_selection(path: str | Path) -> dict[str, Choice]:
+    """language -> :class:`Choice` from a selection YAML (see the module doc).
+
+    :raises ValueError: naming the file and the language of a malformed entry.
+    """
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as e:
+        raise ValueError(f"Cannot read selection {path}: {e}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("languages"), dict):
+        raise ValueError(f"{path} is not a selection file: it needs a 'languages:' mapping")
+    out = {}
+    for lang, entry in data["languages"].items():
+        if not isinstance(entry, dict) or not isinstance(entry.get("engine"), str):
+            raise ValueError(f"{path}: languages.{lang} needs an 'engine' name")
+        voices = entry.get("voices") or []
+        if not isinstance(voices, list) or not all(isinstance(v, str) for v in voices):
+            raise ValueError(f"{path}: languages.{lang}.voices must be a list of voice ids")
+        options = entry.get("options") or {}
+        if not isinstance(options, dict):
+            raise ValueError(f"{path}: languages.{lang}.options must be a mapping")
+        out[str(lang)] = Choice(entry["engine"], list(voices), dict(options))
+    return out
