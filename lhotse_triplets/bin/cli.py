@@ -6,8 +6,24 @@ import click
 
 from lhotse_triplets import __version__
 
+#: Errors that mean bad input (a path, a value, a missing optional package): shown as a one-line
+#: message naming the problem; ``-v`` shows the traceback instead.
+USER_ERRORS = (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError, ImportError)
 
-@click.group()
+
+class Group(click.Group):
+    """A click group that turns bad-input exceptions into clean ``Error: ...`` messages."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except USER_ERRORS as e:
+            if ctx.params.get("verbose"):
+                raise
+            raise click.ClickException(f"{type(e).__name__}: {e}") from None
+
+
+@click.group(cls=Group)
 @click.version_option(__version__)
 @click.option("-v", "--verbose", is_flag=True, help="Log debug messages.")
 def cli(verbose: bool) -> None:
@@ -34,7 +50,13 @@ def export() -> None:
 
 
 # Register the subcommands.
-from lhotse_triplets.bin import export_cmds, prepare_cmds, stages  # noqa: E402,F401
+from lhotse_triplets.bin import (  # noqa: E402,F401
+    bench_cmds,
+    export_cmds,
+    prepare_cmds,
+    stages,
+    voices_cmds,
+)
 
 if __name__ == "__main__":
     cli()

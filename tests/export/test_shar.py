@@ -444,3 +444,17 @@ def test_shards_by_hours(source_cuts, tmp_path):
     assert len(paths["cuts"]) == 3
     with pytest.raises(ValueError, match="hours"):
         export_shar(CutSet(source_cuts), tmp_path / "bad", shard_hours=0)
+
+
+def test_cli_refuses_mangled_path_with_a_clean_message(tmp_path):
+    from click.testing import CliRunner
+
+    from lhotse_triplets.bin.cli import cli
+    from lhotse_triplets.testing.cuts import dummy_prompt_cuts
+
+    manifest = tmp_path / "prompts.jsonl.gz"
+    dummy_prompt_cuts(2).to_file(manifest)
+    result = CliRunner().invoke(cli, ["export", "nemo", str(manifest), str(tmp_path / "x(1)")])
+    assert result.exit_code == 1
+    assert "Error: ValueError: Export path" in result.output and "'('" in result.output
+    assert "Traceback" not in result.output
