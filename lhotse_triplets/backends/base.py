@@ -53,8 +53,18 @@ class MOSBackend(Protocol):
 class RephraseBackend(Protocol):
     """Rewrite user turns in spoken style, in the target language.
 
-    Each returned item is the rewrite, or ``None`` when the backend has none for that item
-    (e.g. no translation into that language); the stage then records the item as failed.
+    A batch of (context, user text, target language) in, one rewrite per text out. ``contexts``
+    are the earlier turns of each conversation (``"role: text"`` lines); the assistant's answer
+    to the turn being rewritten is never passed. ``translations`` are supplied per-language
+    texts (``{language: text}``) that a backend may use instead of translating.
+
+    Each returned item is the rewrite (``str``), ``None`` when the backend has none for that
+    item (e.g. no translation into that language), or the ``Exception`` that made that item
+    fail (e.g. a request that failed after its retries). The rephrase stage validates every
+    rewrite and records the reasons and the fallback it used.
+
+    Optional: ``fingerprint() -> str`` (model, options and prompt template: the stage's cache
+    key) and ``cacheable = False`` for backends not worth caching (rule-based).
     """
 
     def rephrase(
@@ -65,7 +75,7 @@ class RephraseBackend(Protocol):
         source_language: str,
         contexts: Sequence[str | None],
         translations: Sequence[dict | None],
-    ) -> list[str | None]: ...
+    ) -> list[str | None | Exception]: ...
 
 
 class PicklesByOptions:

@@ -1,13 +1,37 @@
-"""Rephrase stage: the spoken-style user text in each target language; answers untouched."""
+"""Rephrase stage: the spoken-style user text in each target language; answers untouched.
 
-from collections import defaultdict
-from collections.abc import Sequence
+Every rewrite is validated (:mod:`lhotse_triplets.transforms.validate`). A rewrite that fails
+falls back to the rule-based rewrite, then to the text as supplied (the source turn in its own
+language, or the supplied translation), and the cut records why in
+``custom[fields.REPHRASE_REJECTED]``; ``custom[fields.REPHRASED_BY]`` says which text was kept.
+When no valid text exists in a language (no supplied translation and the LLM's translation was
+rejected), the item is recorded as failed with the reasons.
+"""
+
+import json
+import logging
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 from lhotse.cut import Cut
 
 from lhotse_triplets import fields
+from lhotse_triplets.backends.llm.cache import RewriteCache
+from lhotse_triplets.backends.llm.spoken import remove_placeholders
+from lhotse_triplets.backends.llm.translations import read_translation_files
 from lhotse_triplets.transforms.base import BackendSpec, Output, Stage
-from lhotse_triplets.transforms.cuts import with_language_text
+from lhotse_triplets.transforms.cuts import with_custom, with_language_text
+from lhotse_triplets.transforms.validate import RewriteItem, RewriteValidator, reason_key
+
+logger = logging.getLogger(__name__)
+
+#: The meaning check's default encoder: multilingual, its weights ship in a package.
+DEFAULT_EMBED = BackendSpec("embed", "use_multilingual")
+RULES = BackendSpec("llm", "rules")
+FALLBACKS = ("rules", "source")
 
 
 class Rephrase(Stage):
@@ -15,11 +39,24 @@ class Rephrase(Stage):
 
     :param languages: target languages (ISO 639-1).
     :param backend: the rephrasing backend (``llm`` kind); default the rule-based one.
+    :param embed: sentence encoder of the meaning check; ``None`` skips that check (only that
+        one: the other checks always run).
+    :param min_similarity: meaning check threshold, rewrite vs source in the same language.
+    :param min_cross_similarity: meaning check threshold across languages (translations).
+    :param fallback: what replaces a rejected rewrite: ``"rules"`` (the rule-based rewrite if
+        it passes, else the supplied text) or ``"source"`` (the supplied text).
+    :param cache: sqlite file caching the backend's rewrites (slow backends only), so reruns
+        and resumed runs do not call the LLM again.
+    :param translation_files: JSONL files (or folders) of supplied translations, joined to cuts
+        by conversation id and turn (see :mod:`lhotse_triplets.backends.llm.translations`);
+        translations in the cut (``fields.TRANSLATIONS``) take precedence.
 
     Example::
 
         rephrase = Rephrase(languages=["en", "fr"])
         spoken = rephrase.apply(CutSet.from_file("prompts.jsonl.gz"))
+        llm = Rephrase(["en"], BackendSpec("llm", "openai_chat", {"model": "qwen2.5-7b"}),
+                       cache="out/rephrase/cache.sqlite")
     """
 
     name = "rephrase"
@@ -29,15 +66,105 @@ class Rephrase(Stage):
         languages: Sequence[str] = ("en",),
         backend: BackendSpec | None = None,
         batch_size: int = 32,
+        *,
+        embed: BackendSpec | None = DEFAULT_EMBED,
+        min_similarity: float = 0.4,
+        min_cross_similarity: float = 0.35,
+        fallback: str = "rules",
+        cache: str | Path | None = None,
+        translation_files: Sequence[str | Path] = (),
     ) -> None:
         super().__init__()
+        if fallback not in FALLBACKS:
+            raise ValueError(f"fallback={fallback!r}; expected one of {', '.join(FALLBACKS)}")
         self.languages = list(languages)
-        self.spec = backend or BackendSpec("llm", "rules")
+        self.spec = backend or RULES
         self.batch_size = batch_size
+        self.embed = embed
+        self.validator = RewriteValidator(min_similarity, min_cross_similarity)
+        self.fallback = fallback
+        self.cache = RewriteCache(cache) if cache is not None else None
+        self.translation_files = [str(p) for p in translation_files]
+        self._joined: dict | None = None
+        #: Calls of the backend (items asked, items answered from the cache), this process.
+        self.stats: Counter = Counter()
 
     def setup(self) -> None:
         self.backend("llm", self.spec)
 
+    # -- backend calls, through the cache ------------------------------------------------------
+    def _fingerprint(self, llm: Any) -> str:
+        if hasattr(llm, "fingerprint"):
+            return f"{self.spec.name}:{llm.fingerprint()}"
+        return f"{self.spec.name}:{json.dumps(self.spec.options, sort_keys=True, default=str)}"
+
+    def _ask(
+        self,
+        llm: Any,
+        texts: list[str],
+        language: str,
+        source_language: str,
+        contexts: list[str | None],
+        translations: list[dict | None],
+    ) -> list[Any]:
+        """The backend's rewrites (``str``, ``None`` or an ``Exception`` per item)."""
+        use_cache = self.cache is not None and getattr(llm, "cacheable", True)
+        keys: list[str] = []
+        cached: dict[str, str] = {}
+        if use_cache:
+            fp = self._fingerprint(llm)
+            keys = [
+                RewriteCache.key(fp, source_language, language, c, t)
+                for t, c in zip(texts, contexts)
+            ]
+            cached = self.cache.get_many(keys)
+        todo = [i for i in range(len(texts)) if not use_cache or keys[i] not in cached]
+        out: list[Any] = [cached.get(k) for k in keys] if use_cache else [None] * len(texts)
+        self.stats["cached"] += len(texts) - len(todo)
+        if todo:
+            self.stats["asked"] += len(todo)
+            try:
+                answers = llm.rephrase(
+                    [texts[i] for i in todo],
+                    language=language,
+                    source_language=source_language,
+                    contexts=[contexts[i] for i in todo],
+                    translations=[translations[i] for i in todo],
+                )
+            except (ImportError, KeyboardInterrupt, MemoryError):
+                raise
+            except Exception as e:  # the whole batch failed: every item falls back
+                logger.warning("%s rephraser failed on a batch: %s", self.spec.name, e)
+                answers = [e] * len(todo)
+            fresh = {}
+            for i, answer in zip(todo, answers):
+                out[i] = answer
+                if use_cache and isinstance(answer, str) and answer.strip():
+                    fresh[keys[i]] = answer
+            if use_cache:
+                self.cache.put_many(fresh)
+        return out
+
+    def _translations(self, cut: Cut) -> dict | None:
+        own = (cut.custom or {}).get(fields.TRANSLATIONS)
+        if not self.translation_files:
+            return own
+        if self._joined is None:
+            self._joined = read_translation_files(self.translation_files)
+        custom = cut.custom or {}
+        key = (str(custom.get(fields.CONVERSATION_ID)), int(custom.get(fields.TURN) or 0))
+        joined = self._joined.get(key)
+        return {**joined, **(own or {})} if joined else own
+
+    def __getstate__(self) -> dict:
+        state = super().__getstate__()
+        state["_joined"] = None  # re-read in each worker
+        return state
+
+    def _encode(self, texts: list[str]) -> Any:
+        return self.backend("embed", self.embed).encode(texts)
+
+    # -- the stage -------------------------------------------------------------------------------
     def process_batch(self, cuts: list[Cut]) -> list[Output]:
         llm = self.backend("llm", self.spec)
         by_source = defaultdict(list)
@@ -47,27 +174,94 @@ class Rephrase(Stage):
         for source_language, group in by_source.items():
             texts = [c.supervisions[0].text for c in group]
             contexts = [_history_text(c) for c in group]
-            translations = [c.custom.get(fields.TRANSLATIONS) if c.custom else None for c in group]
+            translations = [self._translations(c) for c in group]
+            answers = [(c.custom or {}).get(fields.ANSWER) for c in group]
             for language in self.languages:
-                rewrites = llm.rephrase(
-                    texts,
-                    language=language,
-                    source_language=source_language,
-                    contexts=contexts,
-                    translations=translations,
-                )
-                for cut, text in zip(group, rewrites):
-                    if text is None or not text.strip():
-                        out.append(
-                            self.failure(
-                                cut,
-                                f"no {language} text from the {self.spec.name} rephraser "
-                                "(supply translations or use an LLM backend)",
+                supplied = [
+                    text if language == source_language else _supplied(tr, language)
+                    for text, tr in zip(texts, translations)
+                ]
+                rounds = [(self.spec.name, llm)]
+                if self.fallback == "rules" and self.spec.name != RULES.name:
+                    rounds.append((RULES.name, self.backend("rules", RULES)))
+                chosen: list[tuple[str, str, float | None] | None] = [None] * len(group)
+                rejected: list[list[dict]] = [[] for _ in group]
+                pending = list(range(len(group)))
+                for by, rephraser in rounds:
+                    if not pending:
+                        break
+                    results = self._ask(
+                        rephraser,
+                        [texts[i] for i in pending],
+                        language,
+                        source_language,
+                        [contexts[i] for i in pending],
+                        [translations[i] for i in pending],
+                    )
+                    checks, where = [], []
+                    for i, result in zip(pending, results):
+                        if isinstance(result, Exception):
+                            rejected[i].append(
+                                {"by": by, "text": None, "reasons": [f"backend_error: {result}"]}
                             )
+                        elif isinstance(result, str) and result.strip():
+                            ref, ref_lang = (
+                                (supplied[i], language)
+                                if supplied[i] is not None
+                                else (texts[i], source_language)
+                            )
+                            checks.append(RewriteItem(ref, result, language, ref_lang, answers[i]))
+                            where.append(i)
+                    encode = self._encode if self.embed is not None else None
+                    for i, item, verdict in zip(
+                        where, checks, self.validator.validate(checks, encode=encode)
+                    ):
+                        if verdict.ok:
+                            chosen[i] = (by, item.rewrite, verdict.similarity)
+                        else:
+                            rejected[i].append(
+                                {"by": by, "text": item.rewrite, "reasons": verdict.reasons}
+                            )
+                    pending = [i for i in pending if chosen[i] is None]
+                for i in pending:
+                    if supplied[i] is not None:
+                        chosen[i] = ("source", supplied[i], 1.0)
+                for i, cut in enumerate(group):
+                    if chosen[i] is None:
+                        out.append(
+                            self.failure(cut, _no_text(language, self.spec.name, rejected[i]))
                         )
-                    else:
-                        out.append(with_language_text(cut, language, text))
+                        continue
+                    by, text, similarity = chosen[i]
+                    new = with_language_text(cut, language, text)
+                    out.append(
+                        with_custom(
+                            new,
+                            **{
+                                fields.REPHRASED_BY: by,
+                                fields.REPHRASE_REJECTED: rejected[i],
+                                fields.REPHRASE_SIMILARITY: similarity,
+                            },
+                        )
+                    )
         return out
+
+
+def _supplied(translations: dict | None, language: str) -> str | None:
+    text = (translations or {}).get(language)
+    if text is None or not str(text).strip():
+        return None
+    return remove_placeholders(str(text))
+
+
+def _no_text(language: str, backend: str, rejected: list[dict]) -> str:
+    if not rejected:
+        return (
+            f"no {language} text from the {backend} rephraser "
+            "(supply translations or use an LLM backend)"
+        )
+    reasons = sorted({reason_key(r) for attempt in rejected for r in attempt["reasons"]})
+    return f"no valid {language} text: {backend} rewrite rejected ({', '.join(reasons)})"
 
 
 def _history_text(cut: Cut) -> str | None:
@@ -75,3 +269,61 @@ def _history_text(cut: Cut) -> str | None:
     if not history:
         return None
     return "\n".join(f"{turn['role']}: {turn['text']}" for turn in history)
+
+
+@dataclass
+class RephraseReport:
+    """What a rephrase run kept, and why rewrites were rejected."""
+
+    cuts: int = 0
+    #: ``rephrased_by`` -> cuts (backend name, ``rules``, ``source``)
+    kept_by: Counter = field(default_factory=Counter)
+    #: reason key -> rejected rewrites
+    reasons: Counter = field(default_factory=Counter)
+    #: (cut id, source text, spoken text, rephrased_by) of a few changed texts
+    examples: list[tuple[str, str, str, str]] = field(default_factory=list)
+    #: (cut id, rejected text, reasons) of a few rejected rewrites
+    rejected_examples: list[tuple[str, str, list[str]]] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        lines = [f"rephrased cuts: {self.cuts}"]
+        for by, n in self.kept_by.most_common():
+            lines.append(f"  text from {by:12s} {n:6d}")
+        if self.reasons:
+            lines.append("rejected rewrites by reason:")
+            for reason, n in self.reasons.most_common():
+                lines.append(f"  {n:6d}  {reason}")
+        if self.examples:
+            lines.append("examples:")
+            for cut_id, before, after, by in self.examples:
+                lines.append(f"  {cut_id} [{by}]\n    before: {before}\n    after:  {after}")
+        if self.rejected_examples:
+            lines.append("rejected, for example:")
+            for cut_id, text, reasons in self.rejected_examples:
+                lines.append(f"  {cut_id}: {text!r}\n    {'; '.join(reasons)}")
+        return "\n".join(lines)
+
+
+def rephrase_report(cuts: Iterable[Cut], num_examples: int = 5) -> RephraseReport:
+    """Counts per validation reason and per text origin over rephrased cuts, with examples."""
+    report = RephraseReport()
+    shown: set[str] = set()
+    for cut in cuts:
+        custom = cut.custom or {}
+        report.cuts += 1
+        report.kept_by[custom.get(fields.REPHRASED_BY, "?")] += 1
+        for attempt in custom.get(fields.REPHRASE_REJECTED) or []:
+            report.reasons.update({reason_key(r) for r in attempt["reasons"]})
+            if len(report.rejected_examples) < 3:
+                report.rejected_examples.append((cut.id, attempt["text"], attempt["reasons"]))
+        before = custom.get(fields.USER_TEXT)
+        after, language = cut.supervisions[0].text, cut.supervisions[0].language
+        if (
+            before
+            and after != " ".join(before.split())
+            and len(report.examples) < num_examples
+            and language not in shown
+        ):
+            shown.add(language)  # one example per language
+            report.examples.append((cut.id, before, after, custom.get(fields.REPHRASED_BY)))
+    return report
