@@ -43,8 +43,21 @@ class PrepareConfig:
 
 @dataclass
 class RephraseConfig:
+    """Spoken-style rewrites; every rewrite is validated (``transforms/validate.py``)."""
+
     backend: BackendConfig = field(default_factory=lambda: BackendConfig("rules"))
     batch_size: int = 32
+    #: Sentence encoder of the meaning check; ``null`` skips that check (only that one).
+    embed: BackendConfig | None = field(default_factory=lambda: BackendConfig("use_multilingual"))
+    #: Meaning check thresholds: same language, and across languages (translations).
+    min_similarity: float = 0.4
+    min_cross_similarity: float = 0.35
+    #: What replaces a rejected rewrite: ``rules`` (then the supplied text) or ``source``.
+    fallback: str = "rules"
+    #: Cache LLM rewrites in ``<run>/rephrase/cache.sqlite`` (reruns never ask twice).
+    cache: bool = True
+    #: JSONL files/folders of supplied translations, joined to prompts by conversation id.
+    translation_files: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -60,6 +73,9 @@ class SynthesizeConfig:
     sampling_rate: int = 16000
     audio_format: str = "flac"
     batch_size: int = 8
+    #: ``selection.yaml`` from ``lhotse-triplets bench select``: per language, the engine and
+    #: voices to use (overrides ``tts``/``voices`` for the languages it lists).
+    selection: str | None = None
 
 
 @dataclass
@@ -79,15 +95,30 @@ class GateConfig:
     min_mos: float | None = 2.5
     min_duration: float | None = 0.3
     max_duration: float | None = 30.0
+    #: A calibrated gate (JSON from ``lhotse-triplets bench calibrate``): replaces the
+    #: similarity/error-rate/MOS thresholds; the duration bounds still apply.
+    calibrated: str | None = None
 
 
 @dataclass
 class ExportConfig:
+    #: Any of ``shar nemo_config triplets nemo triplet_files hf duplex report``.
     formats: list[str] = field(default_factory=lambda: ["shar", "triplets"])
-    shard_size: int = 1000
+    #: Items per shard (cuts; conversations for ``nemo``); ``null``: no count limit.
+    shard_size: int | None = 1000
+    #: Audio hours per shard (``shar``, ``nemo``); ``null``: no duration limit.
+    shard_hours: float | None = None
     #: Text turn NeMo's ``sqa_as_conversation`` puts before the audio turn.
     question: str | None = None
     include_rejected: bool = False
+    #: language -> blend weight in the ``nemo`` data config (others 1.0).
+    weights: dict[str, float] = field(default_factory=dict)
+    #: Buckets of the NeMo configs' ``bucket_duration_bins`` (estimated from the data).
+    num_buckets: int = 30
+    #: ``nemo`` image in ``custom``: ``embed`` (base64 bytes) or ``path`` (``images/`` folder).
+    image_mode: str = "embed"
+    #: TTS backend that speaks the answers for ``duplex`` (registry name).
+    duplex_tts: str | None = None
 
 
 @dataclass
@@ -104,6 +135,47 @@ class PipelineConfig:
     #: Cuts per shard: the unit of resumption and of parallel work.
     shard_size: int = 100
     #: Worker processes per stage (1 = in this process).
+    num_jobs: int = 1
+
+
+@dataclass
+class BenchEngineConfig:
+    """One TTS engine of a benchmark grid."""
+
+    name: str = "???"
+    options: dict[str, Any] = field(default_factory=dict)
+    #: Name in tables and cut ids (default: ``name``); lets one engine run with two option sets.
+    label: str | None = None
+    #: Languages to try it on (default: every benchmark language the engine speaks).
+    languages: list[str] = field(default_factory=list)
+    #: language -> voices to try (default: all the engine's voices for the language).
+    voices: dict[str, list[str]] = field(default_factory=dict)
+
+
+@dataclass
+class BenchConfig:
+    """A TTS benchmark grid: ``lhotse-triplets bench run CONFIG -o DIR``."""
+
+    languages: list[str] = field(default_factory=lambda: list(LANGUAGES))
+    #: Folder of prompt files: ``tts_inputs_<lang>.jsonl`` (``{"uid", "lang", "text"}``) or
+    #: ``<lang>.jsonl`` (``{"sid", "text"}``).
+    prompt_dir: str | None = None
+    #: language -> prompt file (overrides ``prompt_dir`` for that language).
+    prompt_files: dict[str, str] = field(default_factory=dict)
+    #: The first N prompts of each language.
+    prompts_per_language: int = 60
+    #: Voices speaking each prompt, rotating over the voices (0 = every voice: the full grid).
+    voices_per_prompt: int = 1
+    engines: list[BenchEngineConfig] = field(default_factory=list)
+    score: ScoreConfig = field(default_factory=ScoreConfig)
+    #: Thresholds that decide "good" in the tables, or ``calibrated: gate.json``.
+    gate: GateConfig = field(default_factory=GateConfig)
+    #: Precision the calibrated gate's threshold aims for (``bench calibrate``).
+    target_precision: float = 0.9
+    sampling_rate: int = 16000
+    audio_format: str = "flac"
+    batch_size: int = 8
+    shard_size: int = 100
     num_jobs: int = 1
 
 

