@@ -65,7 +65,6 @@ EXTRA_OF = {
     "librosa": "qc",
     "jiwer": "qc",
     "nemo": "nemo",
-    "num2words": "llm",
     "transformers": "llm",
 }
 
