@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from lhotse_triplets.backends.base import PicklesByOptions
 from lhotse_triplets.backends.registry import register
 from lhotse_triplets.backends.tts._gpu import as_float32, default_device
 from lhotse_triplets.backends.tts._references import ReferenceVoices
@@ -29,7 +30,7 @@ DEFAULT_VOICE = "default"
 
 
 @register("tts", "chatterbox")
-class ChatterboxTTS(ReferenceVoices):
+class ChatterboxTTS(ReferenceVoices, PicklesByOptions):
     """Chatterbox Multilingual with cloning references; ``default`` is its built-in voice.
 
     :param references: cloning references (see :mod:`lhotse_triplets.voices`).
@@ -67,12 +68,6 @@ class ChatterboxTTS(ReferenceVoices):
         self.temperature = float(temperature)
         self.cross_lingual_cfg_weight = float(cross_lingual_cfg_weight)
         self._model: Any = None
-
-    def __getstate__(self) -> dict:
-        return self._options
-
-    def __setstate__(self, options: dict) -> None:
-        self.__init__(**options)
 
     @property
     def sampling_rate(self) -> int:

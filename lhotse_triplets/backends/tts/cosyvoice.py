@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from lhotse_triplets.backends.base import PicklesByOptions
 from lhotse_triplets.backends.registry import register
 from lhotse_triplets.backends.tts._gpu import joined
 from lhotse_triplets.backends.tts._references import ReferenceVoices
@@ -30,7 +31,7 @@ INSTALL = "-r https://github.com/FunAudioLLM/CosyVoice (requirements.txt; repo o
 
 
 @register("tts", "cosyvoice")
-class CosyVoiceTTS(ReferenceVoices):
+class CosyVoiceTTS(ReferenceVoices, PicklesByOptions):
     """CosyVoice 2/3 with cloning references (and SFT speakers as presets).
 
     :param model_dir: local model folder or ModelScope/HF id, e.g.
@@ -72,12 +73,6 @@ class CosyVoiceTTS(ReferenceVoices):
         self.fp16 = bool(fp16)
         self._model: Any = None
         self._takes_paths = True
-
-    def __getstate__(self) -> dict:
-        return self._options
-
-    def __setstate__(self, options: dict) -> None:
-        self.__init__(**options)
 
     @property
     def sampling_rate(self) -> int:

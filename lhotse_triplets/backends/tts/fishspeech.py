@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from lhotse_triplets.backends.base import PicklesByOptions
 from lhotse_triplets.backends.registry import register
 from lhotse_triplets.backends.tts._http import (
     decode_audio,
@@ -36,7 +37,7 @@ DEFAULT_VOICE = "default"
 
 
 @register("tts", "fishspeech")
-class FishSpeechTTS(ReferenceVoices):
+class FishSpeechTTS(ReferenceVoices, PicklesByOptions):
     """FishSpeech's ``/v1/tts`` HTTP API, with zero-shot cloning from references.
 
     :param base_url: the server root, e.g. ``http://127.0.0.1:8080``.
@@ -108,12 +109,6 @@ class FishSpeechTTS(ReferenceVoices):
         self.concurrency = max(1, int(concurrency))
         self._client: Any = None
         self._audio_cache: dict[str, bytes] = {}
-
-    def __getstate__(self) -> dict:
-        return self._options
-
-    def __setstate__(self, options: dict) -> None:
-        self.__init__(**options)
 
     @property
     def sampling_rate(self) -> int:

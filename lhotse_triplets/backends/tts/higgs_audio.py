@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from lhotse_triplets.audio import resample, to_mono_float32
+from lhotse_triplets.backends.base import PicklesByOptions
 from lhotse_triplets.backends.registry import register
 from lhotse_triplets.backends.tts._gpu import default_device
 from lhotse_triplets.backends.tts._references import ReferenceVoices
@@ -36,7 +37,7 @@ DEFAULT_VOICE = "default"
 
 
 @register("tts", "higgs_audio")
-class HiggsAudioTTS(ReferenceVoices):
+class HiggsAudioTTS(ReferenceVoices, PicklesByOptions):
     """Higgs Audio v2 generation with in-context cloning references, 24 kHz.
 
     :param model_path: generation model (hub id or local folder).
@@ -82,12 +83,6 @@ class HiggsAudioTTS(ReferenceVoices):
             stop_strings=["<|end_of_text|>", "<|eot_id|>"],
         )
         self._engine: Any = None
-
-    def __getstate__(self) -> dict:
-        return self._options
-
-    def __setstate__(self, options: dict) -> None:
-        self.__init__(**options)
 
     @property
     def sampling_rate(self) -> int:

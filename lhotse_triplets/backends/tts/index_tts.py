@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from lhotse_triplets.audio import resample, to_mono_float32
+from lhotse_triplets.backends.base import PicklesByOptions
 from lhotse_triplets.backends.registry import register
 from lhotse_triplets.backends.tts._references import ReferenceVoices
 from lhotse_triplets.backends.tts._text import checked_audio, speakable
@@ -26,7 +27,7 @@ SAMPLING_RATE = 22050
 
 
 @register("tts", "index_tts")
-class IndexTTS2TTS(ReferenceVoices):
+class IndexTTS2TTS(ReferenceVoices, PicklesByOptions):
     """Index-TTS 2 over cloning references, 22.05 kHz.
 
     :param model_dir: the checkpoints folder (holds ``config.yaml``).
@@ -62,12 +63,6 @@ class IndexTTS2TTS(ReferenceVoices):
         self.emo_alpha = float(emo_alpha)
         self.emo_text = emo_text
         self._model: Any = None
-
-    def __getstate__(self) -> dict:
-        return self._options
-
-    def __setstate__(self, options: dict) -> None:
-        self.__init__(**options)
 
     @property
     def sampling_rate(self) -> int:

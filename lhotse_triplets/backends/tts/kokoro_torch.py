@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from lhotse_triplets.backends.base import PicklesByOptions
 from lhotse_triplets.backends.registry import register
 from lhotse_triplets.backends.tts._gpu import default_device, joined
 from lhotse_triplets.backends.tts._text import (
@@ -61,7 +62,7 @@ SAMPLING_RATE = 24000
 
 
 @register("tts", "kokoro_torch")
-class KokoroTorchTTS:
+class KokoroTorchTTS(PicklesByOptions):
     """Kokoro-82M (PyTorch, ``pip install kokoro``) with its official voices, 24 kHz.
 
     :param repo_id: Hugging Face repo of the weights and voices.
@@ -106,12 +107,6 @@ class KokoroTorchTTS:
         self.voices_dir = voices_dir
         self._model: Any = None
         self._pipelines: dict[str, Any] = {}
-
-    def __getstate__(self) -> dict:
-        return self._options
-
-    def __setstate__(self, options: dict) -> None:
-        self.__init__(**options)
 
     @property
     def sampling_rate(self) -> int:

@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from lhotse_triplets.backends.base import PicklesByOptions
 from lhotse_triplets.backends.registry import register
 from lhotse_triplets.backends.tts._http import (
     decode_audio,
@@ -45,7 +46,7 @@ RESPONSE_FORMATS = ("wav", "flac", "pcm")
 
 
 @register("tts", "openai_speech")
-class OpenAISpeechTTS:
+class OpenAISpeechTTS(PicklesByOptions):
     """TTS through an OpenAI-compatible ``/v1/audio/speech`` endpoint.
 
     :param base_url: the API root, e.g. ``http://127.0.0.1:8000/v1`` or
@@ -146,12 +147,6 @@ class OpenAISpeechTTS:
         self.backoff = float(backoff)
         self.concurrency = int(concurrency)
         self._client: Any = None
-
-    def __getstate__(self) -> dict:
-        return self._options
-
-    def __setstate__(self, options: dict) -> None:
-        self.__init__(**options)
 
     @property
     def sampling_rate(self) -> int:

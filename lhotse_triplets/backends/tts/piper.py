@@ -22,6 +22,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from lhotse_triplets.backends.base import PicklesByOptions
 from lhotse_triplets.backends.registry import register
 from lhotse_triplets.backends.tts._text import (
     SAFE_VOICE_ID,
@@ -81,7 +82,7 @@ def _language_of(config: dict, model: str) -> str:
 
 
 @register("tts", "piper")
-class PiperTTS:
+class PiperTTS(PicklesByOptions):
     """Piper ONNX voices; default: the packaged en_US "joe" voice (English only).
 
     :param models: Piper ``.onnx`` voice files (each with its ``.onnx.json``); default: the
@@ -174,12 +175,6 @@ class PiperTTS:
         if name in self._entries:
             raise ValueError(f"Piper voice id {name!r} is defined twice")
         self._entries[name] = _PiperVoiceEntry(model, language, speaker_id, dict(settings or {}))
-
-    def __getstate__(self) -> dict:
-        return self._options
-
-    def __setstate__(self, options: dict) -> None:
-        self.__init__(**options)
 
     @property
     def sampling_rate(self) -> int:
