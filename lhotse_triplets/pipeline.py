@@ -29,7 +29,7 @@ from lhotse_triplets.errors import Failure
 from lhotse_triplets.summary import Summary, count_failures, summarize_cuts
 from lhotse_triplets.transforms.base import Stage
 from lhotse_triplets.transforms.gate import Gate
-from lhotse_triplets.transforms.rephrase import Rephrase
+from lhotse_triplets.transforms.rephrase import Rephrase, rephrase_report
 from lhotse_triplets.transforms.score import Score
 from lhotse_triplets.transforms.synthesize import Synthesize
 
@@ -177,6 +177,12 @@ def run_pipeline(
             if name == until:
                 break
 
+    if (out / "rephrase").is_dir() and "rephrase" in [s["stage"] for s in summary.stages]:
+        rephrased = rephrase_report(read_cuts(out / "rephrase"), num_examples=0)
+        summary.rephrase = {
+            "text_from": dict(rephrased.kept_by.most_common()),
+            "rejected_rewrites": dict(rephrased.reasons.most_common()),
+        }
     failures = _recipe_failures(out / "prepare")
     for d in stage_dirs:
         failures.extend(read_failures(d))

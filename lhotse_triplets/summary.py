@@ -27,6 +27,8 @@ class Summary:
     #: language -> voice -> {"cuts": n, "hours": h} over kept cuts
     hours: dict[str, dict[str, dict]] = field(default_factory=dict)
     means: dict[str, dict[str, float]] = field(default_factory=dict)
+    #: where the spoken texts came from (``{"text_from": {...}, "rejected_rewrites": {...}}``)
+    rephrase: dict[str, dict[str, int]] = field(default_factory=dict)
     seconds: float | None = None
     outputs: dict[str, str] = field(default_factory=dict)
 
@@ -89,6 +91,11 @@ class Summary:
             f"prompts: {self.prompts}   clips gated: {total}   kept: {self.kept}   "
             f"rejected: {self.rejected_cuts}   failed: {sum(self.failed.values())}"
         ]
+        if self.rephrase:
+            origins = ", ".join(f"{k} {n}" for k, n in self.rephrase["text_from"].items())
+            lines.append(f"rephrase: text from {origins or '-'}")
+            for reason, n in self.rephrase["rejected_rewrites"].items():
+                lines.append(f"  rewrite rejected: {n:5d}  {reason}")
         for title, counts in (("rejected", self.rejected), ("failed", self.failed)):
             for reason, n in sorted(counts.items(), key=lambda kv: -kv[1]):
                 lines.append(f"  {title}: {n:5d}  {reason}")

@@ -55,6 +55,9 @@ def test_run_end_to_end(config_path, tmp_path):
     assert (out / "export" / "nemo_data.yaml").is_file()
     assert json.loads((out / "summary.json").read_text())["kept"] == expected
     assert "kept: " + str(expected) in str(summary)
+    # Where every spoken text came from is counted (the dummy rephraser's rewrites all pass).
+    assert sum(summary.rephrase["text_from"].values()) == len(prompts) * 3
+    assert "rephrase: text from" in str(summary)
     # The reading-side example a trainer starts from works on the export.
     example = Path(__file__).resolve().parents[1] / "examples" / "read_triplets.py"
     shown = subprocess.run(
