@@ -91,14 +91,14 @@ class Summary:
             f"prompts: {self.prompts}   clips gated: {total}   kept: {self.kept}   "
             f"rejected: {self.rejected_cuts}   failed: {sum(self.failed.values())}"
         ]
+        for title, counts in (("rejected", self.rejected), ("failed", self.failed)):
+            for reason, n in sorted(counts.items(), key=lambda kv: -kv[1]):
+                lines.append(f"  {title}: {n:5d}  {reason}")
         if self.rephrase:
             origins = ", ".join(f"{k} {n}" for k, n in self.rephrase["text_from"].items())
             lines.append(f"rephrase: text from {origins or '-'}")
             for reason, n in self.rephrase["rejected_rewrites"].items():
                 lines.append(f"  rewrite rejected: {n:5d}  {reason}")
-        for title, counts in (("rejected", self.rejected), ("failed", self.failed)):
-            for reason, n in sorted(counts.items(), key=lambda kv: -kv[1]):
-                lines.append(f"  {title}: {n:5d}  {reason}")
         if self.seconds is not None:
             lines.append(f"wall time: {self.seconds:.1f} s")
         for name, path in self.outputs.items():

@@ -8,6 +8,7 @@ not used. German is left out on purpose: the model was not trained on it (WER 0.
 """
 
 import importlib.resources
+import logging
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -227,6 +228,8 @@ class KokoroTTS:
             else:
                 zh = import_for("misaki.zh", "'misaki[zh]'", "Kokoro Mandarin")
                 self._phonemizers[language] = _ZhPhonemes(zh.ZHG2P())
+                # jieba (misaki's segmenter) sets its logger to DEBUG when it loads its dictionary.
+                logging.getLogger("jieba").setLevel(logging.WARNING)
         return self._phonemizers[language]
 
 
