@@ -22,14 +22,10 @@ import numpy as np
 from lhotse_triplets import fields
 from lhotse_triplets.transforms.gate import FEATURES, GATE_FORMAT
 
-#: Features used by default (all computed by the score stage or from the clip itself).
-DEFAULT_FEATURES = (
-    fields.SIMILARITY,
-    fields.MOS,
-    fields.ERROR_RATE,
-    "duration",
-    "chars_per_second",
-)
+#: Features used by default: the scores, which mean the same in every language. ``duration`` and
+#: ``chars_per_second`` can be added (``features=``), but they differ by script (chars/s is 4-5
+#: for ja/zh against 12-16 for en/fr): a gate with them must be fitted on the languages it judges.
+DEFAULT_FEATURES = (fields.SIMILARITY, fields.MOS, fields.ERROR_RATE)
 
 _GOOD = {"good": 1, "1": 1, "bad": 0, "0": 0}
 

@@ -134,8 +134,8 @@ def select(bench_dir: str, output: str, top_k: int, calibrated: str | None, min_
 @click.option(
     "--features",
     default=",".join(DEFAULT_FEATURES),
-    help="Clip features, comma-separated (chars_per_second differs by language: leave it out "
-    "of a gate fitted on one language and used on others).",
+    help="Clip features, comma-separated; also: duration, chars_per_second, wer, cer (these "
+    "differ by script: fit such a gate on the languages it judges).",
 )
 def calibrate(
     bench_dir: str,

@@ -156,13 +156,7 @@ def test_calibrate_a_bench_and_use_the_gate_in_the_report(tmp_path, prompt_dir):
     assert res.exit_code == 0, res.output
     assert "labels: 24 (12 good, 12 bad)" in res.output and "AUC 1.000" in res.output
     gate = json.loads((out / "gate.json").read_text())
-    assert gate["features"] == [
-        fields.SIMILARITY,
-        fields.MOS,
-        fields.ERROR_RATE,
-        "duration",
-        "chars_per_second",
-    ]
+    assert gate["features"] == [fields.SIMILARITY, fields.MOS, fields.ERROR_RATE]
     res = runner.invoke(
         cli, ["bench", "report", str(out), "--calibrated", str(out / "gate.json"), "--no-plots"]
     )
