@@ -46,12 +46,15 @@ def select_engines(
     top_k: int = 3,
     calibrated: str | Path | None = None,
     min_clips: int = 1,
+    min_voices: int = 1,
 ) -> dict:
     """Choose, per language, the engine with the best good ratio (ties: higher MOS) and its
     ``top_k`` voices (same order); write the selection YAML to ``output`` when given.
 
     :param calibrated: gate JSON deciding "good" (default: the run's config gate).
     :param min_clips: engines with fewer scored clips in a language are not eligible there.
+    :param min_voices: engines with fewer benchmarked voices in a language rank after those with
+        enough (a one-voice engine wins only where no engine offers ``min_voices`` voices).
 
     Example::
 
@@ -69,6 +72,12 @@ def select_engines(
         eligible = [r for r in t["engines"] if r["clips"] >= min_clips]
         if not eligible:
             continue
+        num_voices = {
+            r["engine"]: sum(v["engine"] == r["engine"] for v in t["voices"]) for r in eligible
+        }
+        eligible = [r for r in eligible if num_voices[r["engine"]] >= min_voices] + [
+            r for r in eligible if num_voices[r["engine"]] < min_voices
+        ]
         best, *rest = eligible
         grid = _grid_backend(bench_dir, best["engine"], lang)
         voices = [v for v in t["voices"] if v["engine"] == best["engine"]][: max(1, top_k)]
@@ -82,6 +91,7 @@ def select_engines(
             "similarity": _round(best["similarity"], 3),
             "clips": best["clips"],
             "failed": best["failed"],
+            "voices_benchmarked": num_voices[best["engine"]],
             "voice_scores": [
                 {
                     "voice": v["voice"],
@@ -107,7 +117,9 @@ def select_engines(
     if output is not None:
         output = Path(output)
         output.parent.mkdir(parents=True, exist_ok=True)
-        header = f"# lhotse-triplets bench select {bench_dir} (top_k={top_k})\n"
+        header = (
+            f"# lhotse-triplets bench select {bench_dir} (top_k={top_k}, min_voices={min_voices})\n"
+        )
         output.write_text(header + yaml.safe_dump(selection, sort_keys=False, allow_unicode=True))
     return selection
 

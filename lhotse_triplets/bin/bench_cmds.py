@@ -91,12 +91,30 @@ def report(bench_dir: str, calibrated: str | None, no_plots: bool) -> None:
     help="Gate JSON that decides 'good' (default: the run's config gate).",
 )
 @click.option("--min-clips", type=int, default=1, help="Fewest clips for an engine to count.")
-def select(bench_dir: str, output: str, top_k: int, calibrated: str | None, min_clips: int) -> None:
+@click.option(
+    "--min-voices",
+    type=int,
+    default=1,
+    help="Engines with fewer voices in a language rank after those with enough.",
+)
+def select(
+    bench_dir: str,
+    output: str,
+    top_k: int,
+    calibrated: str | None,
+    min_clips: int,
+    min_voices: int,
+) -> None:
     """Per language, the engine with the best good ratio and its top-k voices -> YAML."""
     from lhotse_triplets.bench.select import select_engines
 
     selection = select_engines(
-        bench_dir, output, top_k=top_k, calibrated=calibrated, min_clips=min_clips
+        bench_dir,
+        output,
+        top_k=top_k,
+        calibrated=calibrated,
+        min_clips=min_clips,
+        min_voices=min_voices,
     )
     for lang, e in selection["languages"].items():
         runner = e.get("runner_up")

@@ -152,6 +152,18 @@ def test_select_breaks_ties_by_mos(tmp_path, prompt_dir):
     assert en["label"] == "loud" and en["runner_up"]["good_ratio"] == en["good_ratio"]
 
 
+def test_select_min_voices_prefers_engines_with_enough_voices(tmp_path, prompt_dir):
+    cfg = dummy_bench_config(prompt_dir, languages=["en"], prompts_per_language=6)
+    cfg.engines[0].options["num_voices"] = 1  # the better engine ("loud") has one voice
+    run_bench(cfg, tmp_path / "b", progress=False, report=False)
+    assert select_engines(tmp_path / "b")["languages"]["en"]["label"] == "loud"
+    en = select_engines(tmp_path / "b", min_voices=2)["languages"]["en"]
+    assert en["label"] == "quiet" and en["voices_benchmarked"] == 2
+    assert en["runner_up"]["engine"] == "loud"
+    # No engine has enough voices: the best one still wins.
+    assert select_engines(tmp_path / "b", min_voices=5)["languages"]["en"]["label"] == "loud"
+
+
 def test_read_selection_errors_name_the_entry(tmp_path):
     path = tmp_path / "s.yaml"
     path.write_text("languages:\n  en: {voices: [a]}\n")
