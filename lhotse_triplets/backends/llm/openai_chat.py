@@ -14,19 +14,16 @@ Serve a model with vLLM and point the backend at it::
 
 import logging
 import os
-import random
-import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar
 
+from lhotse_triplets.backends._http import RequestFailed, request_with_retries
 from lhotse_triplets.backends.base import PicklesByOptions
 from lhotse_triplets.backends.llm.prompt import build_messages, fingerprint, parse_reply
 from lhotse_triplets.backends.registry import register
 
 logger = logging.getLogger(__name__)
-
-RETRY_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
 
 
 class ChatRequestError(RuntimeError):
@@ -83,7 +80,6 @@ class OpenAIChatRephraser(PicklesByOptions):
         )
         import httpx
 
-        self._httpx = httpx
         self.base_url = (
             base_url or os.environ.get("OPENAI_BASE_URL") or "http://127.0.0.1:8000/v1"
         ).rstrip("/")
@@ -109,32 +105,18 @@ class OpenAIChatRephraser(PicklesByOptions):
         return models[0]
 
     def _request(self, method: str, path: str, payload: dict | None = None) -> dict:
-        httpx = self._httpx
-        attempt = 0
-        while True:
-            try:
-                response = self._client.request(method, path, json=payload)
-                if response.status_code < 400:
-                    return response.json()
-                if response.status_code not in RETRY_STATUS or attempt >= self.max_retries:
-                    raise ChatRequestError(
-                        f"{method} {self.base_url}{path}: HTTP {response.status_code} "
-                        f"{response.text[:200]}"
-                    )
-                wait = _retry_after(response.headers.get("Retry-After"))
-                why = f"HTTP {response.status_code}"
-            except (httpx.TimeoutException, httpx.TransportError) as e:
-                if attempt >= self.max_retries:
-                    raise ChatRequestError(
-                        f"{method} {self.base_url}{path}: {type(e).__name__} after "
-                        f"{attempt + 1} attempts"
-                    ) from None
-                wait, why = None, type(e).__name__
-            if wait is None:
-                wait = self.backoff * 2**attempt * (1 + 0.25 * random.random())
-            logger.debug("%s %s: %s, retry %d in %.2fs", method, path, why, attempt + 1, wait)
-            time.sleep(wait)
-            attempt += 1
+        try:
+            response = request_with_retries(
+                self._client,
+                method,
+                self.base_url + path,
+                retries=self.max_retries,
+                backoff=self.backoff,
+                json=payload,
+            )
+        except RequestFailed as e:
+            raise ChatRequestError(f"chat request ({method}) failed: {e.problem}") from None
+        return response.json()
 
     def complete(self, messages: list[dict[str, str]]) -> str:
         """One chat completion: the reply's text."""
@@ -184,10 +166,3 @@ class OpenAIChatRephraser(PicklesByOptions):
             temperature=self.temperature,
             system_prompt=self.system_prompt,
         )
-
-
-def _retry_after(value: str | None) -> float | None:
-    try:
-        return min(float(value), 60.0) if value is not None else None
-    except ValueError:
-        return None

@@ -1,8 +1,6 @@
-"""What the HTTP TTS clients share: retries with backoff, bounded concurrency, audio decoding."""
+"""What the HTTP TTS clients share: requests with retries, bounded concurrency, audio decoding."""
 
 import io
-import random
-import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -10,34 +8,15 @@ from typing import Any, TypeVar
 import numpy as np
 
 from lhotse_triplets.audio import resample, to_mono_float32
+from lhotse_triplets.backends._http import RequestFailed, request_with_retries
 from lhotse_triplets.errors import ItemError
 
 T = TypeVar("T")
-
-#: Statuses worth retrying: the server is overloaded or failed on this request.
-RETRY_STATUSES = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
 
 
 def short(text: str, n: int = 60) -> str:
     """``text`` cut to ``n`` characters, for error messages."""
     return text if len(text) <= n else text[: n - 1] + "…"
-
-
-def server_message(response: Any) -> str:
-    """The error message in a server's JSON answer (OpenAI / FastAPI style), else its text."""
-    try:
-        body = response.json()
-    except Exception:
-        return response.text[:300]
-    if isinstance(body, dict):
-        error = body.get("error")
-        if isinstance(error, dict) and error.get("message"):
-            return str(error["message"])
-        if body.get("detail"):
-            return str(body["detail"])
-        if error:
-            return str(error)
-    return str(body)[:300]
 
 
 def post_with_retries(
@@ -50,33 +29,18 @@ def post_with_retries(
     backoff: float,
     **request: Any,
 ) -> bytes:
-    """POST ``request`` to ``url``; retry on 5xx/429/timeouts/connection errors with backoff.
+    """POST ``request`` to ``url``, retrying as ``backends._http.request_with_retries`` does.
 
     :return: the response body.
-    :raises ItemError: naming the engine, the text and what went wrong, after the last try
-        (4xx other than 408/409/425/429 are not retried).
+    :raises ItemError: naming the engine, the text and what went wrong.
     """
-    import httpx
-
-    attempt = 0
-    while True:
-        try:
-            response = client.post(url, **request)
-        except httpx.TimeoutException as e:
-            problem = f"timed out after {client.timeout.read or 0:g} s ({type(e).__name__})"
-        except httpx.TransportError as e:
-            problem = f"cannot reach {url}: {type(e).__name__}: {e}"
-        else:
-            if response.status_code < 300:
-                return response.content
-            problem = f"HTTP {response.status_code} from {url}: {server_message(response)}"
-            if response.status_code not in RETRY_STATUSES:
-                raise ItemError(f"TTS {engine} failed on {short(text)!r}: {problem}")
-        if attempt >= retries:
-            tries = f" (after {attempt + 1} tries)" if attempt else ""
-            raise ItemError(f"TTS {engine} failed on {short(text)!r}: {problem}{tries}")
-        time.sleep(backoff * (2**attempt) * (1 + 0.1 * random.random()))
-        attempt += 1
+    try:
+        response = request_with_retries(
+            client, "POST", url, retries=retries, backoff=backoff, **request
+        )
+    except RequestFailed as e:
+        raise ItemError(f"TTS {engine} failed on {short(text)!r}: {e.problem}") from None
+    return response.content
 
 
 def decode_audio(
