@@ -12,30 +12,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 from lhotse import CutSet
-from omegaconf import OmegaConf
 
 from lhotse_triplets import fields
 from lhotse_triplets.export import DEFAULT_QUESTION, export_shar, write_nemo_config
 from lhotse_triplets.export.nemo_config import DEFAULT_AUDIO_LOCATOR_TAG
 from lhotse_triplets.images import load_image_bytes
 
+from .nemo_reading import make_tokenizer, read_with_nemo
 from .test_shar import kept, make_triplet_cuts
 
 pytestmark = pytest.mark.slow
 
 speechlm2 = pytest.importorskip("nemo.collections.speechlm2")
-
-LLAMA3_SPECIAL = ["<|begin_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"]
-
-#: What NeMo's loader needs besides the generated config: a finite, ordered, in-process loader.
-LOADER_OPTIONS = {
-    "batch_size": 2,
-    "num_workers": 0,
-    "force_finite": True,
-    "shuffle": False,
-    "seed": 0,
-    "shard_seed": 0,
-}
 
 
 @pytest.fixture(scope="module")
@@ -46,45 +34,16 @@ def source_cuts(tmp_path_factory):
 @pytest.fixture(scope="module")
 def tokenizer(tmp_path_factory, source_cuts):
     """A SentencePiece tokenizer trained here (no download) covering every character used."""
-    from nemo.collections.common.tokenizers.sentencepiece_tokenizer import (
-        SentencePieceTokenizer,
-        create_spt_model,
-    )
-
-    workdir = tmp_path_factory.mktemp("spm")
-    lines = [DEFAULT_QUESTION, "system user assistant"]
+    texts = [DEFAULT_QUESTION]
     for cut in source_cuts:
-        lines += [cut.supervisions[0].text, *cut.custom[fields.ANSWER].splitlines()]
-    text = workdir / "text.txt"
-    text.write_text("\n".join(lines * 3), encoding="utf-8")
-    model, _ = create_spt_model(
-        str(text),
-        vocab_size=300,
-        sample_size=-1,
-        do_lower_case=False,
-        output_dir=str(workdir / "spm"),
-        pad=True,
-        user_defined_symbols=[DEFAULT_AUDIO_LOCATOR_TAG, *LLAMA3_SPECIAL],
-    )
-    return SentencePieceTokenizer(model)
+        texts += [cut.supervisions[0].text, cut.custom[fields.ANSWER]]
+    return make_tokenizer(tmp_path_factory.mktemp("spm"), texts)
 
 
 def export_with_config(cuts, out_dir: Path, **kwargs) -> Path:
     shar = out_dir / "shar"
     export_shar(CutSet(cuts), shar, shard_size=2, **kwargs)
     return write_nemo_config(shar, out_dir / "nemo_data.yaml")
-
-
-def read_with_nemo(config_path: Path, tokenizer) -> list[dict]:
-    """All batches NeMo's loader + SALMDataset produce from the config file."""
-    from nemo.collections.common.data.lhotse import get_lhotse_dataloader_from_config
-    from nemo.collections.speechlm2.data import SALMDataset
-
-    config = OmegaConf.merge(OmegaConf.load(config_path), LOADER_OPTIONS)
-    loader = get_lhotse_dataloader_from_config(
-        config, global_rank=0, world_size=1, dataset=SALMDataset(tokenizer), tokenizer=tokenizer
-    )
-    return list(loader)
 
 
 @pytest.fixture(scope="module")
