@@ -146,6 +146,17 @@ def test_unknown_config_key_is_named(tmp_path):
         ["export"],
         ["export", "shar"],
         ["export", "triplets"],
+        ["export", "nemo"],
+        ["export", "triplet-files"],
+        ["export", "hf"],
+        ["export", "duplex"],
+        ["export", "report"],
+        ["bench"],
+        ["bench", "run"],
+        ["bench", "label"],
+        ["bench", "calibrate"],
+        ["bench", "select"],
+        ["voices"],
         ["run"],
     ],
 )
@@ -185,6 +196,19 @@ def test_cli_stage_by_stage(tmp_path):
     n = sum(1 for _ in read_cuts(tmp_path / "g"))
     assert len(CutSet.from_shar(in_dir=tmp_path / "e" / "shar")) == n > 0
     assert len((tmp_path / "t.csv").read_text().splitlines()) == n + 1
+    # Every export format the README lists, from the CLI, on the same gated cuts.
+    kept = sum(1 for c in read_cuts(tmp_path / "g") if not c.custom.get(fields.REJECT_REASON))
+    ok("export", "nemo", tmp_path / "g", tmp_path / "n", "-w", "en=2")
+    assert (tmp_path / "n" / "nemo_data.yaml").is_file()
+    assert sorted(p.name for p in (tmp_path / "n").iterdir() if p.is_dir()) == ["en", "zh"]
+    ok("export", "triplet-files", tmp_path / "g", tmp_path / "f")
+    assert len(list((tmp_path / "f").glob("*/*/*.wav"))) == kept
+    ok("export", "hf", tmp_path / "g", tmp_path / "h")
+    assert (tmp_path / "h" / "README.md").is_file()
+    ok("export", "duplex", tmp_path / "g", tmp_path / "d", "--tts", "dummy")
+    assert CutSet.from_shar(in_dir=tmp_path / "d")
+    ok("export", "report", tmp_path / "g", tmp_path / "rep")
+    assert f"{kept} clips kept" in (tmp_path / "rep" / "report.md").read_text()
     # Rerunning a stage command resumes: nothing is redone, nothing duplicated.
     again = ok("synthesize", tmp_path / "r", tmp_path / "s", "-t", "default=dummy", "-n", 2)
     assert "already done" in again
