@@ -3,6 +3,7 @@
 import importlib.util
 import os
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -48,3 +49,28 @@ def test_everything_installed_in_ci():
     # The reference-data tests must run, not skip, in CI.
     assert (REFERENCE_DATA / "clevr" / "clevr_first1000_raw.jsonl").is_file(), REFERENCE_DATA
     assert (REFERENCE_DATA / "tts_inputs" / "tts_inputs_de.jsonl").is_file(), REFERENCE_DATA
+
+
+@pytest.mark.skipif(os.environ.get("CI") != "true", reason="checked in CI only")
+def test_installed_versions_are_the_lock_files():
+    """CI runs on exactly the versions of requirements/constraints.txt (scripts/setup.sh)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from packaging.utils import canonicalize_name
+
+    lock = Path(__file__).resolve().parents[1] / "requirements" / "constraints.txt"
+    pinned = {}
+    for line in lock.read_text().splitlines():
+        name, sep, wanted = line.strip().partition("==")
+        if sep and not line.startswith("#"):
+            pinned[canonicalize_name(name)] = wanted
+    assert len(pinned) > 100 and pinned["torch"] == "2.13.0"
+    wrong = {}
+    for name, wanted in pinned.items():
+        try:
+            installed = version(name).split("+")[0]  # torch's local "+cpu"
+        except PackageNotFoundError:
+            installed = None
+        if installed != wanted:
+            wrong[name] = (installed, wanted)
+    assert not wrong, f"installed != locked (name: (installed, locked)): {wrong}"
