@@ -56,9 +56,6 @@ NEMO_RESERVED = frozenset(
     {"input_ids", "context_ids", "answer_ids", "mask", "num_tokens", "dataloading_info"}
 )
 
-ALL = frozenset(v for k, v in dict(globals()).items() if k.isupper() and isinstance(v, str))
-assert not ALL & NEMO_RESERVED
-
 # --- exports (issue 5) ------------------------------------------------------------------------
 #: Assistant (agent) audio of a DuplexS2S cut: a :class:`lhotse.Recording` as long as the cut.
 TARGET_AUDIO = "target_audio"
@@ -84,3 +81,11 @@ REPHRASE_REJECTED = "rephrase_rejected"
 #: Similarity (multilingual sentence embeddings) of the spoken text to its source; ``None`` when
 #: not computed (identical texts give 1.0).
 REPHRASE_SIMILARITY = "rephrase_similarity"
+
+# --- groups -----------------------------------------------------------------------------------
+#: The numeric clip scores set by ``score`` and ``gate``, in the order tables show them.
+SCORES = (SIMILARITY, WER, CER, ERROR_RATE, MOS, GATE_SCORE)
+
+#: Every custom-field name above (computed last, so that it lists them all).
+ALL = frozenset(v for k, v in dict(globals()).items() if k.isupper() and isinstance(v, str))
+assert not ALL & NEMO_RESERVED

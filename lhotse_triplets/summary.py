@@ -10,7 +10,10 @@ from lhotse.cut import Cut
 from tabulate import tabulate
 
 from lhotse_triplets import fields
-from lhotse_triplets.errors import Failure
+from lhotse_triplets.cuts import cut_language, cut_voice, is_rejected, reject_reasons
+
+#: The scores the summary table shows (means per language).
+SUMMARY_SCORES = (fields.SIMILARITY, fields.ERROR_RATE, fields.MOS)
 
 
 @dataclass
@@ -39,53 +42,37 @@ class Summary:
         Path(path).write_text(json.dumps(self.to_dict(), indent=2, ensure_ascii=False))
 
     def __str__(self) -> str:
-        parts = []
-        if self.stages:
-            parts.append(
-                tabulate(
-                    [
-                        [
-                            s["stage"],
-                            s["cuts_in"],
-                            s["cuts_out"],
-                            s["failed"],
-                            s.get("resumed_shards", 0),
-                        ]
-                        for s in self.stages
-                    ],
-                    headers=["stage", "in", "out", "failed", "shards resumed"],
-                    tablefmt="github",
-                )
-            )
-        rows = []
-        for lang in sorted(self.hours):
-            for voice in sorted(self.hours[lang]):
-                h = self.hours[lang][voice]
-                rows.append([lang, voice, h["cuts"], f"{h['hours']:.4f}", f"{h['hours'] * 60:.2f}"])
-        if rows:
-            parts.append(
-                tabulate(
-                    rows,
-                    headers=["language", "voice", "kept cuts", "hours", "minutes"],
-                    disable_numparse=True,
-                    tablefmt="github",
-                )
-            )
-        if self.means:
-            parts.append(
-                tabulate(
-                    [
-                        [lang]
-                        + [
-                            f"{m.get(k, float('nan')):.3f}"
-                            for k in (fields.SIMILARITY, fields.ERROR_RATE, fields.MOS)
-                        ]
-                        for lang, m in sorted(self.means.items())
-                    ],
-                    headers=["language", "similarity", "error rate", "MOS"],
-                    tablefmt="github",
-                )
-            )
+        tables = [self._stage_table(), self._hours_table(), self._means_table()]
+        return "\n\n".join([t for t in tables if t] + ["\n".join(self._lines())])
+
+    def _stage_table(self) -> str:
+        rows = [
+            [s["stage"], s["cuts_in"], s["cuts_out"], s["failed"], s.get("resumed_shards", 0)]
+            for s in self.stages
+        ]
+        headers = ["stage", "in", "out", "failed", "shards resumed"]
+        return tabulate(rows, headers=headers, tablefmt="github") if rows else ""
+
+    def _hours_table(self) -> str:
+        rows = [
+            [lang, voice, h["cuts"], f"{h['hours']:.4f}", f"{h['hours'] * 60:.2f}"]
+            for lang in sorted(self.hours)
+            for voice, h in sorted(self.hours[lang].items())
+        ]
+        headers = ["language", "voice", "kept cuts", "hours", "minutes"]
+        if not rows:
+            return ""
+        return tabulate(rows, headers=headers, disable_numparse=True, tablefmt="github")
+
+    def _means_table(self) -> str:
+        rows = [
+            [lang] + [f"{m.get(k, float('nan')):.3f}" for k in SUMMARY_SCORES]
+            for lang, m in sorted(self.means.items())
+        ]
+        headers = ["language", "similarity", "error rate", "MOS"]
+        return tabulate(rows, headers=headers, tablefmt="github") if rows else ""
+
+    def _lines(self) -> list[str]:
         total = self.kept + self.rejected_cuts
         lines = [
             f"prompts: {self.prompts}   clips gated: {total}   kept: {self.kept}   "
@@ -101,46 +88,96 @@ class Summary:
                 lines.append(f"  rewrite rejected: {n:5d}  {reason}")
         if self.seconds is not None:
             lines.append(f"wall time: {self.seconds:.1f} s")
-        for name, path in self.outputs.items():
-            lines.append(f"{name}: {path}")
-        parts.append("\n".join(lines))
-        return "\n\n".join(parts)
+        lines += [f"{name}: {path}" for name, path in self.outputs.items()]
+        return lines
+
+
+@dataclass
+class CutStats:
+    """Statistics of gated cuts (kept and rejected): what the run summary and the export report
+    show. Reads manifests only, never audio.
+
+    Example::
+
+        stats = collect_stats(read_cuts("out/gate"))
+        stats.num_kept, stats.hours(), stats.mean(fields.MOS, "en")
+    """
+
+    #: language -> kept cuts / rejected cuts
+    kept: Counter = field(default_factory=Counter)
+    rejected: Counter = field(default_factory=Counter)
+    #: gate reason -> rejected cuts (a cut may have several reasons)
+    reasons: Counter = field(default_factory=Counter)
+    #: (language, voice) -> seconds / cuts, over kept cuts
+    seconds: dict[tuple[str, str], float] = field(default_factory=lambda: defaultdict(float))
+    clips: Counter = field(default_factory=Counter)
+    #: score field -> language -> values, over kept and rejected cuts
+    scores: dict[str, dict[str, list[float]]] = field(
+        default_factory=lambda: {name: defaultdict(list) for name in fields.SCORES}
+    )
+
+    def add(self, cut: Cut) -> None:
+        """Count one gated cut."""
+        language = cut_language(cut)
+        custom = cut.custom or {}
+        for name in fields.SCORES:
+            value = custom.get(name)
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                self.scores[name][language].append(float(value))
+        if is_rejected(cut):
+            self.rejected[language] += 1
+            self.reasons.update(reject_reasons(cut))
+            return
+        self.kept[language] += 1
+        key = (language, cut_voice(cut))
+        self.seconds[key] += cut.duration
+        self.clips[key] += 1
+
+    @property
+    def num_kept(self) -> int:
+        return sum(self.kept.values())
+
+    @property
+    def num_rejected(self) -> int:
+        return sum(self.rejected.values())
+
+    @property
+    def languages(self) -> list[str]:
+        return sorted(set(self.kept) | set(self.rejected))
+
+    def hours(self, language: str | None = None) -> float:
+        """Hours of kept audio (of one language, or all)."""
+        return sum(s for (lang, _), s in self.seconds.items() if language in (None, lang)) / 3600
+
+    def mean(self, score: str, language: str) -> float | None:
+        """Mean of ``score`` over the cuts of ``language`` that have it (``None``: none has)."""
+        values = self.scores[score].get(language)
+        return sum(values) / len(values) if values else None
+
+
+def collect_stats(cuts: Iterable[Cut]) -> CutStats:
+    """:class:`CutStats` of gated cuts (one pass)."""
+    stats = CutStats()
+    for cut in cuts:
+        stats.add(cut)
+    return stats
 
 
 def summarize_cuts(gated: Iterable[Cut], summary: Summary) -> Summary:
     """Fill kept/rejected counts, hours per language/voice and mean scores from gated cuts."""
-    rejected: Counter = Counter()
-    hours: dict[str, dict[str, dict]] = defaultdict(
-        lambda: defaultdict(lambda: {"cuts": 0, "hours": 0.0})
-    )
-    sums: dict[str, Counter] = defaultdict(Counter)
-    counts: dict[str, Counter] = defaultdict(Counter)
-    for cut in gated:
-        custom = cut.custom or {}
-        sup = cut.supervisions[0]
-        for key in (fields.SIMILARITY, fields.ERROR_RATE, fields.MOS):
-            if custom.get(key) is not None:
-                sums[sup.language][key] += custom[key]
-                counts[sup.language][key] += 1
-        reason = custom.get(fields.REJECT_REASON)
-        if reason:
-            rejected.update(reason.split(","))
-            summary.rejected_cuts += 1
-            continue
-        summary.kept += 1
-        cell = hours[sup.language][sup.speaker]
-        cell["cuts"] += 1
-        cell["hours"] += cut.duration / 3600
-    summary.rejected = dict(rejected)
-    summary.hours = {
-        lang: {v: dict(c) for v, c in voices.items()} for lang, voices in hours.items()
-    }
+    stats = collect_stats(gated)
+    summary.kept = stats.num_kept
+    summary.rejected_cuts = stats.num_rejected
+    summary.rejected = dict(stats.reasons)
+    hours: dict[str, dict[str, dict]] = defaultdict(dict)
+    for (lang, voice), seconds in stats.seconds.items():
+        hours[lang][voice] = {"cuts": stats.clips[(lang, voice)], "hours": seconds / 3600}
+    summary.hours = dict(hours)
     summary.means = {
-        lang: {k: sums[lang][k] / counts[lang][k] for k in counts[lang]} for lang in counts
+        lang: {
+            name: mean for name in SUMMARY_SCORES if (mean := stats.mean(name, lang)) is not None
+        }
+        for lang in stats.languages
     }
+    summary.means = {lang: m for lang, m in summary.means.items() if m}
     return summary
-
-
-def count_failures(failures: Iterable[Failure]) -> dict[str, int]:
-    """Failures grouped by ``"<stage>: <reason>"``."""
-    return dict(Counter(f"{f.stage}: {f.reason}" for f in failures))

@@ -6,6 +6,7 @@ import pytest
 from lhotse import CutSet
 
 from lhotse_triplets import fields
+from lhotse_triplets.cuts import make_prompt_cut
 from lhotse_triplets.errors import ItemError
 from lhotse_triplets.images import (
     attach_image,
@@ -15,7 +16,6 @@ from lhotse_triplets.images import (
     load_image_bytes,
     with_image_array,
 )
-from lhotse_triplets.recipes.llava_instruct import make_prompt_cut
 
 
 def _pixels(img: PIL.Image.Image) -> np.ndarray:

@@ -17,14 +17,14 @@ import yaml
 from click.testing import CliRunner
 from lhotse import CutSet
 
-from lhotse_triplets.backends import build
+from lhotse_triplets.backends import BackendSpec, build
+from lhotse_triplets.backends.tts.references import load_references
 from lhotse_triplets.bin.cli import cli
 from lhotse_triplets.errors import ItemError
 from lhotse_triplets.testing.cuts import prompt_cut
 from lhotse_triplets.testing.speech_server import SpeechServer
-from lhotse_triplets.transforms.base import BackendSpec
 from lhotse_triplets.transforms.synthesize import Synthesize
-from lhotse_triplets.voices import VoiceCatalog, load_references
+from lhotse_triplets.voices import VoiceCatalog
 
 needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="needs espeak-ng")
 

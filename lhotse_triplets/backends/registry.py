@@ -10,17 +10,14 @@ Example::
     tts = build("tts", "espeak", rate=160)
 """
 
-import importlib
 import importlib.util
-import logging
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
-logger = logging.getLogger(__name__)
+from lhotse_triplets.registry import Registry
 
 KINDS = ("tts", "asr", "embed", "mos", "llm")
-
-_REGISTRY: dict[str, dict[str, type]] = {kind: {} for kind in KINDS}
 
 #: Modules that hold the built-in backends; imported on first lookup so that registering
 #: never imports heavy libraries (backends import those in ``__init__``).
@@ -42,7 +39,11 @@ _BUILTIN_MODULES = (
     "lhotse_triplets.backends.llm.rules",
     "lhotse_triplets.testing.backends",
 )
-_loaded = False
+
+#: One registry per kind. A broken optional module must not hide the others: it is skipped.
+_REGISTRIES: dict[str, Registry[type]] = {
+    kind: Registry(f"{kind} backend", _BUILTIN_MODULES, tolerant=True) for kind in KINDS
+}
 
 #: pip extra that installs each optional dependency (import name -> extra).
 EXTRA_OF = {
@@ -69,46 +70,31 @@ EXTRA_OF = {
 }
 
 
+def _registry(kind: str) -> Registry[type]:
+    if kind not in _REGISTRIES:
+        raise ValueError(f"Unknown backend kind {kind!r}; known kinds: {', '.join(KINDS)}")
+    return _REGISTRIES[kind]
+
+
 def register(kind: str, name: str) -> Callable[[type], type]:
     """Class decorator: make ``cls`` available as ``build(kind, name)``."""
-    if kind not in _REGISTRY:
-        raise ValueError(f"Unknown backend kind {kind!r}; known kinds: {', '.join(KINDS)}")
+    registry = _registry(kind)
 
     def wrapper(cls: type) -> type:
-        _REGISTRY[kind][name] = cls
         cls.registry_name = name
-        return cls
+        return registry.register(name)(cls)
 
     return wrapper
 
 
-def _load_builtins() -> None:
-    global _loaded
-    if not _loaded:
-        _loaded = True
-        for module in _BUILTIN_MODULES:
-            try:
-                importlib.import_module(module)
-            except ImportError as e:  # a broken optional module must not hide the others
-                logger.warning("Backends in %s are unavailable: %s", module, e)
-
-
 def available(kind: str) -> list[str]:
     """Names registered for ``kind``, sorted."""
-    _load_builtins()
-    if kind not in _REGISTRY:
-        raise ValueError(f"Unknown backend kind {kind!r}; known kinds: {', '.join(KINDS)}")
-    return sorted(_REGISTRY[kind])
+    return _registry(kind).names()
 
 
 def get_class(kind: str, name: str) -> type:
     """The class registered as ``(kind, name)``; ``ValueError`` listing known names otherwise."""
-    known = available(kind)
-    if name not in _REGISTRY[kind]:
-        raise ValueError(
-            f"Unknown {kind} backend {name!r}; known {kind} backends: {', '.join(known)}"
-        )
-    return _REGISTRY[kind][name]
+    return _registry(kind).get(name)
 
 
 def check_requirements(cls: type) -> None:
@@ -133,3 +119,24 @@ def build(kind: str, name: str, **options: Any) -> Any:
     cls = get_class(kind, name)
     check_requirements(cls)
     return cls(**options)
+
+
+@dataclass
+class BackendSpec:
+    """What a stage needs to build a backend: its kind, registry name and options.
+
+    A stage stores specs, not backends, so it pickles cleanly into worker processes and Ray
+    actors; each process builds the backend on first use (:meth:`build`).
+
+    Example::
+
+        spec = BackendSpec("tts", "espeak", {"rate": 160})
+        tts = spec.build()
+    """
+
+    kind: str
+    name: str
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def build(self) -> Any:
+        return build(self.kind, self.name, **dict(self.options))

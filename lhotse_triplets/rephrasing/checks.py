@@ -25,7 +25,7 @@ Checks (reason keys):
 Example::
 
     >>> item = RewriteItem("What color is the cube?", "Sure! Here it is:\nWhat color?", "en", "en")
-    >>> [reason for check in CHECKS if (reason := check(item))]
+    >>> [reason for check in default_checks(0.5, 2.5) if (reason := check(item))]
     ['multi_line', 'preamble']
 """
 
@@ -37,8 +37,8 @@ from functools import partial
 
 import numpy as np
 
-from lhotse_triplets.backends.llm.spoken import verbalize
-from lhotse_triplets.metrics import normalize_text
+from lhotse_triplets.metrics import cosine, normalize_text
+from lhotse_triplets.rephrasing.spoken import verbalize
 
 
 @dataclass
@@ -347,9 +347,7 @@ def check_injection(item: RewriteItem) -> str | None:
     return None
 
 
-def check_length_ratio(
-    item: RewriteItem, min_ratio: float = 0.5, max_ratio: float = 2.5
-) -> str | None:
+def check_length_ratio(item: RewriteItem, min_ratio: float, max_ratio: float) -> str | None:
     """The rewrite's length is within ``[min_ratio, max_ratio]`` of the source's."""
     # +2 on both sides: short prompts ("Hi") may grow by a word or two.
     ratio = (length_units(item.rewrite, item.language) + 2) / (
@@ -363,7 +361,7 @@ def check_length_ratio(
 
 
 def default_checks(
-    min_length_ratio: float = 0.5, max_length_ratio: float = 2.5
+    min_length_ratio: float, max_length_ratio: float
 ) -> list[Callable[[RewriteItem], str | None]]:
     """The cheap checks, in the order they run."""
     return [
@@ -383,16 +381,6 @@ def default_checks(
     ]
 
 
-CHECKS = default_checks()
-
-
-def cosine_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Row-wise cosine similarity of two ``(N, D)`` arrays."""
-    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    na, nb = np.linalg.norm(a, axis=1), np.linalg.norm(b, axis=1)
-    return (a * b).sum(axis=1) / np.maximum(na * nb, 1e-12)
-
-
 class RewriteValidator:
     """Runs every check on a batch of rewrites; similarity through an ``embed`` backend.
 
@@ -403,19 +391,22 @@ class RewriteValidator:
     :param min_length_ratio: shortest rewrite allowed, relative to the source.
     :param max_length_ratio: longest rewrite allowed, relative to the source.
 
+    The defaults of all four are those of the rephrase stage's config
+    (:class:`~lhotse_triplets.config.RephraseConfig`).
+
     Example::
 
-        validator = RewriteValidator(min_similarity=0.6)
+        validator = RewriteValidator(0.6, 0.35, 0.5, 2.5)
         verdicts = validator.validate(items, encode=build("embed", "use_multilingual").encode)
         [v.reasons for v in verdicts]
     """
 
     def __init__(
         self,
-        min_similarity: float = 0.4,
-        min_cross_similarity: float = 0.35,
-        min_length_ratio: float = 0.5,
-        max_length_ratio: float = 2.5,
+        min_similarity: float,
+        min_cross_similarity: float,
+        min_length_ratio: float,
+        max_length_ratio: float,
     ) -> None:
         self.min_similarity = min_similarity
         self.min_cross_similarity = min_cross_similarity
@@ -445,7 +436,7 @@ class RewriteValidator:
             texts = sorted({t for i in todo for t in (items[i].source, items[i].rewrite)})
             index = {t: k for k, t in enumerate(texts)}
             vectors = np.asarray(encode(texts))
-            sims = cosine_rows(
+            sims = cosine(
                 vectors[[index[items[i].source] for i in todo]],
                 vectors[[index[items[i].rewrite] for i in todo]],
             )

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from lhotse_triplets.backends.registry import register
+from lhotse_triplets.backends.tts._text import check_voice
 from lhotse_triplets.errors import ItemError
 
 SR = 16000
@@ -47,8 +48,7 @@ class DummyTTS:
         return list(self._voices)
 
     def synthesize(self, texts: Sequence[str], *, language: str, voice: str) -> list[np.ndarray]:
-        if voice not in self.voices(language):
-            raise ValueError(f"Unknown voice {voice!r}; available: {', '.join(self._voices)}")
+        check_voice(self, "dummy", language, voice)
         phase = (self._voices.index(voice) + 1) * 0.3
         t = np.arange(SYMBOL) / SR
         out = []

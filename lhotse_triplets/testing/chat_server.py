@@ -26,19 +26,18 @@ import argparse
 import json
 import random
 import re
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from lhotse_triplets.backends.llm.prompt import LANGUAGE_NAMES
 from lhotse_triplets.backends.llm.rules import RuleRephraser
+from lhotse_triplets.testing.http import Handler, HTTPError, LocalServer, Reply, json_reply
 
 MODES = ("rules", "garbage", "preamble", "quoted", "echo", "fixed")
 _TEXT = re.compile(r"<text>(.*?)</text>", re.DOTALL)
 _NAME_TO_CODE = {name.split(" ")[0]: code for code, name in LANGUAGE_NAMES.items()}
 
 
-class ChatServer:
+class ChatServer(LocalServer):
     """An OpenAI-compatible chat server on ``127.0.0.1`` in a background thread.
 
     :param port: 0 picks a free port (see :attr:`url`).
@@ -61,38 +60,18 @@ class ChatServer:
     ) -> None:
         if mode not in MODES:
             raise ValueError(f"mode={mode!r}; expected one of {', '.join(MODES)}")
+        super().__init__(_ChatHandler, host, port, api_key)
         self.mode, self.reply, self.delay, self.model = mode, reply, delay, model
-        self.fail_first, self.fail_status, self.api_key = fail_first, fail_status, api_key
+        self.fail_first, self.fail_status = fail_first, fail_status
         self.requests = 0
         self.prompts: list[list[dict]] = []
-        self._lock = threading.Lock()
         self._rules = RuleRephraser()
         self._random = random.Random(0)
-        self._httpd = ThreadingHTTPServer((host, port), _handler(self))
-        self._httpd.daemon_threads = True
-        self._thread: threading.Thread | None = None
 
     @property
     def url(self) -> str:
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}/v1"
-
-    def start(self) -> "ChatServer":
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._thread is not None:  # shutdown() waits for a serve_forever() loop
-            self._httpd.shutdown()
-            self._thread = None
-        self._httpd.server_close()
-
-    def __enter__(self) -> "ChatServer":
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
+        """The OpenAI-style base URL, ``http://host:port/v1``."""
+        return f"{super().url}/v1"
 
     # -- answering -----------------------------------------------------------------------------
     def next_request(self) -> int:
@@ -133,82 +112,46 @@ def _target_language(prompt: str) -> str:
     return _NAME_TO_CODE.get(m.group(1), "en") if m else "en"
 
 
-def _handler(server: ChatServer) -> type:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
+class _ChatHandler(Handler):
+    def get(self, path: str) -> Reply:
+        if path != "/v1/models":
+            return super().get(path)
+        return json_reply({"object": "list", "data": [{"id": self.owner.model, "object": "model"}]})
 
-        def log_message(self, *args) -> None:  # quiet
-            pass
-
-        def _send(self, status: int, payload: dict, headers: dict | None = None) -> None:
-            body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            for k, v in (headers or {}).items():
-                self.send_header(k, v)
-            self.end_headers()
-            self.wfile.write(body)
-
-        def _authorized(self) -> bool:
-            if server.api_key is None:
-                return True
-            if self.headers.get("Authorization") == f"Bearer {server.api_key}":
-                return True
-            self._send(401, {"error": {"message": "invalid API key", "type": "auth_error"}})
-            return False
-
-        def do_GET(self) -> None:
-            if not self._authorized():
-                return
-            if self.path.rstrip("/") == "/v1/models":
-                self._send(
-                    200, {"object": "list", "data": [{"id": server.model, "object": "model"}]}
-                )
-            else:
-                self._send(404, {"error": {"message": f"no route {self.path}"}})
-
-        def do_POST(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            raw = self.rfile.read(length)
-            if not self._authorized():
-                return
-            if self.path.rstrip("/") != "/v1/chat/completions":
-                self._send(404, {"error": {"message": f"no route {self.path}"}})
-                return
-            try:
-                request = json.loads(raw)
-                messages = request["messages"]
-            except (ValueError, KeyError) as e:
-                self._send(400, {"error": {"message": f"bad request: {e}"}})
-                return
-            n = server.next_request()
-            if n < server.fail_first:
-                headers = {"Retry-After": "0"} if server.fail_status == 429 else None
-                self._send(server.fail_status, {"error": {"message": "try again"}}, headers)
-                return
-            if server.delay:
-                time.sleep(server.delay)
-            content = server.answer(messages)
-            self._send(
-                200,
-                {
-                    "id": f"chatcmpl-{n}",
-                    "object": "chat.completion",
-                    "created": int(time.time()),
-                    "model": request.get("model") or server.model,
-                    "choices": [
-                        {
-                            "index": 0,
-                            "message": {"role": "assistant", "content": content},
-                            "finish_reason": "stop",
-                        }
-                    ],
-                    "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
-                },
-            )
-
-    return Handler
+    def post(self, path: str, body: bytes) -> Reply:
+        server = self.owner
+        if path != "/v1/chat/completions":
+            return super().post(path, body)
+        try:
+            request = json.loads(body)
+            messages = request["messages"]
+        except (ValueError, KeyError) as e:
+            raise HTTPError(400, f"bad request: {e}") from None
+        n = server.next_request()
+        if n < server.fail_first:
+            error = HTTPError(server.fail_status, "try again")
+            if server.fail_status == 429:
+                error.headers = {"Retry-After": "0"}
+            raise error
+        if server.delay:
+            time.sleep(server.delay)
+        content = server.answer(messages)
+        return json_reply(
+            {
+                "id": f"chatcmpl-{n}",
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": request.get("model") or server.model,
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": content},
+                        "finish_reason": "stop",
+                    }
+                ],
+                "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
+            }
+        )
 
 
 def main() -> None:
@@ -235,12 +178,7 @@ def main() -> None:
         host=args.host,
     )
     print(f"OpenAI-compatible chat server on {server.url} (mode {args.mode}); Ctrl-C stops it")
-    try:
-        server._httpd.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server._httpd.server_close()
+    server.serve_forever()
 
 
 if __name__ == "__main__":

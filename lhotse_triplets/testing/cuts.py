@@ -3,7 +3,7 @@
 from lhotse import CutSet, MonoCut
 
 from lhotse_triplets import fields
-from lhotse_triplets.recipes.llava_instruct import make_prompt_cut
+from lhotse_triplets.cuts import make_prompt_cut
 
 
 def prompt_cut(

@@ -33,23 +33,14 @@ import json
 import threading
 import time
 from collections import Counter
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
 import numpy as np
 
 from lhotse_triplets.backends.registry import build
+from lhotse_triplets.testing.http import Handler, HTTPError, LocalServer, Reply, json_reply
 
 #: Formats this server writes (mp3/opus would need an encoder not installed here).
 FORMATS = ("wav", "flac", "pcm")
-
-
-class _HTTPError(Exception):
-    def __init__(self, status: int, message: str, kind: str = "invalid_request_error") -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.kind = kind
 
 
 def encode_audio(audio: np.ndarray, sampling_rate: int, response_format: str) -> bytes:
@@ -64,7 +55,7 @@ def encode_audio(audio: np.ndarray, sampling_rate: int, response_format: str) ->
     return buf.getvalue()
 
 
-class SpeechServer:
+class SpeechServer(LocalServer):
     """An HTTP speech server on ``host:port`` (port 0: any free port) over one TTS backend.
 
     :param backend: registered TTS backend name (``espeak``, ``kokoro``, ``piper``, ...).
@@ -89,33 +80,20 @@ class SpeechServer:
         language: str = "en",
         api_key: str | None = None,
     ) -> None:
+        super().__init__(_SpeechHandler, host, port, api_key)
         self.backend_name = backend
         self.tts = build("tts", backend, **dict(options or {}))
         self.model = model or f"local-{backend}"
         self.language = language
-        self.api_key = api_key
         self.delay = 0.0
         self.requests: Counter = Counter()  # path -> count
-        self.statuses: Counter = Counter()  # status -> count
         self.received: list[dict] = []  # request bodies (references as sha256), newest last
         self.in_flight = 0
         self.max_in_flight = 0
         self._faults: list[int] = []
-        self._lock = threading.Lock()
         self._synth_lock = threading.Lock()
-        self._httpd = ThreadingHTTPServer((host, port), self._handler_class())
-        self._httpd.daemon_threads = True
-        self._thread: threading.Thread | None = None
 
     # -- control ----------------------------------------------------------------------------
-    @property
-    def port(self) -> int:
-        return self._httpd.server_address[1]
-
-    @property
-    def url(self) -> str:
-        return f"http://{self._httpd.server_address[0]}:{self.port}"
-
     @property
     def base_url(self) -> str:
         """The OpenAI-style base URL, ``http://host:port/v1``."""
@@ -126,65 +104,45 @@ class SpeechServer:
         with self._lock:
             self._faults.extend([status] * n)
 
-    def start(self) -> "SpeechServer":
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
-    def __enter__(self) -> "SpeechServer":
-        return self.start()
-
-    def __exit__(self, *exc: Any) -> None:
-        self.stop()
-
-    def serve_forever(self) -> None:
-        self._httpd.serve_forever()
-
     # -- synthesis --------------------------------------------------------------------------
     def _voices(self, language: str) -> list[str]:
         try:
             return self.tts.voices(language)
         except Exception as e:
-            raise _HTTPError(400, f"language {language!r} is not spoken here: {e}") from e
+            raise HTTPError(400, f"language {language!r} is not spoken here: {e}") from e
 
     def _speak(self, text: str, language: str, voice: str) -> np.ndarray:
         voices = self._voices(language)
         if voice not in voices:
-            raise _HTTPError(
+            raise HTTPError(
                 404,
                 f"voice {voice!r} not found for language {language!r}; voices: {', '.join(voices)}",
                 "not_found_error",
             )
         if not isinstance(text, str) or not text.strip():
-            raise _HTTPError(400, "input is empty")
+            raise HTTPError(400, "input is empty")
         try:
             with self._synth_lock:
                 [audio] = self.tts.synthesize([text], language=language, voice=voice)
         except Exception as e:
-            raise _HTTPError(500, f"synthesis failed: {e}", "server_error") from e
+            raise HTTPError(500, f"synthesis failed: {e}", "server_error") from e
         return audio
 
     def openai_speech(self, body: dict) -> tuple[bytes, str]:
         """Answer a ``/v1/audio/speech`` request: (audio bytes, content type)."""
         if body.get("model") != self.model:
-            raise _HTTPError(
+            raise HTTPError(
                 404, f"model {body.get('model')!r} not found; served: {self.model}", "not_found"
             )
         fmt = body.get("response_format", "wav")
         if fmt not in FORMATS:
-            raise _HTTPError(400, f"response_format {fmt!r} not supported; use {FORMATS}")
+            raise HTTPError(400, f"response_format {fmt!r} not supported; use {FORMATS}")
         language = body.get("language") or self.language
         audio = self._speak(body.get("input"), language, str(body.get("voice")))
         speed = float(body.get("speed") or 1.0)
         rate = self.tts.sampling_rate
         if not 0.25 <= speed <= 4.0:
-            raise _HTTPError(400, f"speed must be within 0.25..4.0, got {speed}")
+            raise HTTPError(400, f"speed must be within 0.25..4.0, got {speed}")
         if speed != 1.0:  # naive time scaling by resampling: enough for a test server
             from lhotse_triplets.audio import resample
 
@@ -195,7 +153,7 @@ class SpeechServer:
         """Answer a FishSpeech ``/v1/tts`` request."""
         fmt = body.get("format", "wav")
         if fmt not in FORMATS:
-            raise _HTTPError(400, f"format {fmt!r} not supported; use {FORMATS}")
+            raise HTTPError(400, f"format {fmt!r} not supported; use {FORMATS}")
         language = body.get("language") or self.language
         voices = self._voices(language)
         references = body.get("references") or []
@@ -205,7 +163,7 @@ class SpeechServer:
             if isinstance(audio, str):
                 audio = base64.b64decode(audio)
             if not audio or not ref.get("text"):
-                raise _HTTPError(400, "each reference needs audio bytes and its text")
+                raise HTTPError(400, "each reference needs audio bytes and its text")
             digest = int(hashlib.sha256(audio).hexdigest(), 16)
             voice = voices[digest % len(voices)]
         elif body.get("reference_id"):
@@ -234,99 +192,63 @@ class SpeechServer:
             self.requests[path] += 1
             self.received.append({"path": path, **kept})
 
-    def _handler_class(self) -> type:
-        server = self
+    def speak_request(self, path: str, raw: bytes, content_type: str) -> Reply:
+        """Answer a POST to one of the speech routes (faults and delay applied)."""
+        if path not in ("/v1/audio/speech", "/v1/tts"):
+            raise HTTPError(404, f"no route {path}", "not_found")
+        body = _decode_body(raw, content_type)
+        self._record(path, body)
+        if self.delay:
+            time.sleep(self.delay)
+        with self._lock:
+            fault = self._faults.pop(0) if self._faults else None
+        if fault is not None:
+            raise HTTPError(fault, "injected failure", "server_error")
+        speak = self.openai_speech if path == "/v1/audio/speech" else self.fish_tts
+        data, media_type = speak(body)
+        return 200, data, media_type, {}
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
 
-            def log_message(self, *args: Any) -> None:  # quiet
-                pass
+def _decode_body(raw: bytes, content_type: str) -> dict:
+    try:
+        if "msgpack" in content_type:
+            import msgpack
 
-            def _send(self, status: int, data: bytes, content_type: str) -> None:
-                with server._lock:
-                    server.statuses[status] += 1
-                self.send_response(status)
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+            body = msgpack.unpackb(raw, raw=False)
+        else:
+            body = json.loads(raw or b"{}")
+    except Exception as e:
+        raise HTTPError(400, f"cannot decode the request body: {e}") from e
+    if not isinstance(body, dict):
+        raise HTTPError(400, "the request body must be an object")
+    return body
 
-            def _error(self, error: _HTTPError) -> None:
-                payload = {"error": {"message": error.message, "type": error.kind}}
-                self._send(error.status, json.dumps(payload).encode(), "application/json")
 
-            def _authorized(self) -> bool:
-                if server.api_key is None:
-                    return True
-                if self.headers.get("Authorization") == f"Bearer {server.api_key}":
-                    return True
-                self._error(_HTTPError(401, "invalid api key", "authentication_error"))
-                return False
+class _SpeechHandler(Handler):
+    def get(self, path: str) -> Reply:
+        server = self.owner
+        if path != "/v1/models":
+            return super().get(path)
+        with server._lock:
+            server.requests["/v1/models"] += 1
+        return json_reply(
+            {
+                "object": "list",
+                "data": [{"id": server.model, "object": "model", "owned_by": "local"}],
+            }
+        )
 
-            def do_GET(self) -> None:
-                if not self._authorized():
-                    return
-                if self.path.rstrip("/") == "/v1/models":
-                    with server._lock:
-                        server.requests["/v1/models"] += 1
-                    data = {
-                        "object": "list",
-                        "data": [{"id": server.model, "object": "model", "owned_by": "local"}],
-                    }
-                    self._send(200, json.dumps(data).encode(), "application/json")
-                else:
-                    self._error(_HTTPError(404, f"no route {self.path}", "not_found"))
-
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(length)
-                if not self._authorized():
-                    return
-                path = self.path.rstrip("/")
-                with server._lock:
-                    server.in_flight += 1
-                    server.max_in_flight = max(server.max_in_flight, server.in_flight)
-                try:
-                    if path not in ("/v1/audio/speech", "/v1/tts"):
-                        raise _HTTPError(404, f"no route {self.path}", "not_found")
-                    body = self._body(raw)
-                    server._record(path, body)
-                    if server.delay:
-                        time.sleep(server.delay)
-                    with server._lock:
-                        fault = server._faults.pop(0) if server._faults else None
-                    if fault is not None:
-                        raise _HTTPError(fault, "injected failure", "server_error")
-                    if path == "/v1/audio/speech":
-                        data, content_type = server.openai_speech(body)
-                    else:
-                        data, content_type = server.fish_tts(body)
-                    self._send(200, data, content_type)
-                except _HTTPError as e:
-                    self._error(e)
-                except Exception as e:  # a bug here must still answer the client
-                    self._error(_HTTPError(500, f"{type(e).__name__}: {e}", "server_error"))
-                finally:
-                    with server._lock:
-                        server.in_flight -= 1
-
-            def _body(self, raw: bytes) -> dict:
-                content_type = self.headers.get("Content-Type", "application/json")
-                try:
-                    if "msgpack" in content_type:
-                        import msgpack
-
-                        body = msgpack.unpackb(raw, raw=False)
-                    else:
-                        body = json.loads(raw or b"{}")
-                except Exception as e:
-                    raise _HTTPError(400, f"cannot decode the request body: {e}") from e
-                if not isinstance(body, dict):
-                    raise _HTTPError(400, "the request body must be an object")
-                return body
-
-        return Handler
+    def post(self, path: str, body: bytes) -> Reply:
+        server = self.owner
+        with server._lock:
+            server.in_flight += 1
+            server.max_in_flight = max(server.max_in_flight, server.in_flight)
+        try:
+            content_type = self.headers.get("Content-Type", "application/json")
+            return server.speak_request(path, body, content_type)
+        finally:
+            with server._lock:
+                server.in_flight -= 1
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -351,12 +273,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     print(f"Serving TTS {args.backend!r} as model {server.model!r} at {server.base_url}")
     print(f"  POST {server.base_url}/audio/speech   POST {server.base_url}/tts")
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server._httpd.server_close()
+    server.serve_forever()
 
 
 if __name__ == "__main__":

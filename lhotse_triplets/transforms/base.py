@@ -7,45 +7,47 @@ on first use in each worker process, so it pickles cleanly into worker processes
 
 import logging
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from lhotse import CutSet
 from lhotse.cut import Cut
 
-from lhotse_triplets.backends.registry import build
-from lhotse_triplets.errors import Failure, ItemError
+from lhotse_triplets.backends.registry import BackendSpec
+from lhotse_triplets.errors import Failure, ItemError, log_failure
 
 logger = logging.getLogger(__name__)
 
 Output = Cut | Failure
 
 
-@dataclass
-class BackendSpec:
-    """What a stage needs to build a backend: its kind, registry name and options."""
-
-    kind: str
-    name: str
-    options: dict[str, Any] = field(default_factory=dict)
-
-    def build(self) -> Any:
-        return build(self.kind, self.name, **dict(self.options))
-
-
 class Stage:
-    """A batch Cut transform. Subclasses implement :meth:`process_batch`.
+    """A batch Cut transform. Subclasses implement :meth:`process_batch` and :meth:`from_config`.
 
     ``__call__`` makes a one-to-one stage usable with ``CutSet.map``; :meth:`apply` works for
     every stage (also those that expand one cut into several) and stays lazy.
     """
 
-    #: Name used in ``failed.jsonl`` and summaries.
+    #: Name used in ``failed.jsonl`` and summaries; also the config section the stage reads.
     name: str = "stage"
     batch_size: int = 1
 
     def __init__(self) -> None:
         self._backends: dict[str, Any] = {}
+
+    @classmethod
+    def from_config(
+        cls, cfg: Any, run_dir: str | Path | None = None, stage_dir: str | Path | None = None
+    ) -> "Stage":
+        """The stage a run configuration describes: the only place a stage is built from config.
+
+        :param cfg: the run's configuration (a :class:`~lhotse_triplets.config.PipelineConfig`,
+            or any config with this stage's section, e.g. a benchmark's ``score``/``gate``); the
+            stage reads ``cfg.<name>`` (and what it shares with the run, e.g. ``languages``).
+        :param run_dir: where the run writes (the stage's side outputs, e.g. ``audio/``).
+        :param stage_dir: the stage's own output folder (default ``run_dir/<name>``).
+        """
+        raise NotImplementedError(f"{cls.__name__} cannot be built from a config")
 
     # -- backends built lazily, once per process -------------------------------------------
     def backend(self, key: str, spec: BackendSpec) -> Any:
@@ -81,15 +83,9 @@ class Stage:
                 out.extend(self.process([cut]))
             return out
 
-    def failure(self, cut: Cut, error: Exception | str) -> Failure:
-        """A :class:`Failure` record for ``cut`` in this stage."""
-        if isinstance(error, ItemError):
-            reason = error.reason
-        elif isinstance(error, Exception):
-            reason = f"{type(error).__name__}: {error}"
-        else:
-            reason = str(error)
-        return Failure(cut_id=cut.id, stage=self.name, reason=reason)
+    def failure(self, cut: Cut | str, error: Exception | str) -> Failure:
+        """A :class:`Failure` record for ``cut`` (or a cut id) in this stage."""
+        return Failure.of(cut if isinstance(cut, str) else cut.id, self.name, error)
 
     def __call__(self, cut: Cut) -> Cut:
         outputs = self.process([cut])
@@ -111,10 +107,6 @@ class Stage:
     ) -> CutSet:
         """Lazily apply this stage to ``cuts``; failures go to ``on_failure`` (default: log)."""
         return CutSet(LazyStage(cuts, self, on_failure))
-
-
-def _log_failure(failure: Failure) -> None:
-    logger.warning("%s failed in %s: %s", failure.cut_id, failure.stage, failure.reason)
 
 
 def batched(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
@@ -146,7 +138,7 @@ class LazyStage:
         return True
 
     def __iter__(self) -> Iterator[Cut]:
-        on_failure = self.on_failure or _log_failure
+        on_failure = self.on_failure or log_failure
         for batch in batched(self.source, max(1, self.stage.batch_size)):
             for item in self.stage.process(batch):
                 if isinstance(item, Failure):

@@ -12,9 +12,10 @@ import numpy as np
 from lhotse.cut import Cut
 
 from lhotse_triplets import fields
+from lhotse_triplets.config import GateConfig
+from lhotse_triplets.cuts import is_kept, with_custom
 from lhotse_triplets.metrics import normalize_text
 from lhotse_triplets.transforms.base import Output, Stage
-from lhotse_triplets.transforms.cuts import with_custom
 
 #: Reason given by a calibrated gate whose probability is below its threshold.
 CALIBRATED_REASON = "calibrated_gate"
@@ -22,9 +23,7 @@ CALIBRATED_REASON = "calibrated_gate"
 GATE_FORMAT = "lhotse-triplets/calibrated-gate/v1"
 
 
-def is_kept(cut: Cut) -> bool:
-    """``True`` for a cut the gate kept (usable with ``CutSet.filter``)."""
-    return (cut.custom or {}).get(fields.REJECT_REASON) is None
+__all__ = ["CALIBRATED_REASON", "FEATURES", "CalibratedGate", "Gate", "clip_features", "is_kept"]
 
 
 def _custom(name: str) -> Callable[[Cut], float | None]:
@@ -144,12 +143,12 @@ class Gate(Stage):
 
     def __init__(
         self,
-        min_similarity: float | None = 0.6,
-        max_error_rate: float | None = 0.5,
-        min_mos: float | None = 2.5,
-        min_duration: float | None = 0.3,
-        max_duration: float | None = 30.0,
-        calibrated: str | Path | Mapping[str, Any] | None = None,
+        min_similarity: float | None = GateConfig.min_similarity,
+        max_error_rate: float | None = GateConfig.max_error_rate,
+        min_mos: float | None = GateConfig.min_mos,
+        min_duration: float | None = GateConfig.min_duration,
+        max_duration: float | None = GateConfig.max_duration,
+        calibrated: str | Path | Mapping[str, Any] | None = GateConfig.calibrated,
     ) -> None:
         super().__init__()
         self.min_similarity = min_similarity
@@ -165,6 +164,21 @@ class Gate(Stage):
             self.calibrated = CalibratedGate(calibrated)
         else:
             self.calibrated = CalibratedGate.load(calibrated)
+
+    @classmethod
+    def from_config(
+        cls, cfg: Any, run_dir: str | Path | None = None, stage_dir: str | Path | None = None
+    ) -> "Gate":
+        """The gate of ``cfg.gate`` (a :class:`~lhotse_triplets.config.GateConfig`)."""
+        g = cfg.gate
+        return cls(
+            g.min_similarity,
+            g.max_error_rate,
+            g.min_mos,
+            g.min_duration,
+            g.max_duration,
+            calibrated=g.calibrated,
+        )
 
     def _threshold_reasons(self, cut: Cut) -> list[str]:
         custom = cut.custom or {}

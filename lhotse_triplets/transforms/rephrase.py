@@ -1,6 +1,6 @@
 """Rephrase stage: the spoken-style user text in each target language; answers untouched.
 
-Every rewrite is validated (:mod:`lhotse_triplets.transforms.validate`). A rewrite that fails
+Every rewrite is validated (:mod:`lhotse_triplets.rephrasing.checks`). A rewrite that fails
 falls back to the rule-based rewrite, then to the text as supplied (the source turn in its own
 language, or the supplied translation), and the cut records why in
 ``custom[fields.REPHRASE_REJECTED]``; ``custom[fields.REPHRASED_BY]`` says which text was kept.
@@ -19,17 +19,20 @@ from typing import Any
 from lhotse.cut import Cut
 
 from lhotse_triplets import fields
-from lhotse_triplets.backends.llm.cache import RewriteCache
-from lhotse_triplets.backends.llm.spoken import remove_placeholders
-from lhotse_triplets.backends.llm.translations import read_translation_files
-from lhotse_triplets.transforms.base import BackendSpec, Output, Stage
-from lhotse_triplets.transforms.cuts import with_custom, with_language_text
-from lhotse_triplets.transforms.validate import RewriteItem, RewriteValidator, reason_key
+from lhotse_triplets.backends.registry import BackendSpec
+from lhotse_triplets.config import RephraseConfig
+from lhotse_triplets.cuts import with_custom, with_language_text
+from lhotse_triplets.rephrasing.cache import RewriteCache
+from lhotse_triplets.rephrasing.checks import RewriteItem, RewriteValidator, reason_key
+from lhotse_triplets.rephrasing.spoken import remove_placeholders
+from lhotse_triplets.rephrasing.translations import read_translation_files
+from lhotse_triplets.transforms.base import Output, Stage
 
 logger = logging.getLogger(__name__)
 
-#: The meaning check's default encoder: multilingual, its weights ship in a package.
-DEFAULT_EMBED = BackendSpec("embed", "use_multilingual")
+_DEFAULTS = RephraseConfig()
+#: The meaning check's default encoder (the config's): multilingual, its weights ship in a package.
+DEFAULT_EMBED = _DEFAULTS.embed.spec("embed") if _DEFAULTS.embed else None
 RULES = BackendSpec("llm", "rules")
 FALLBACKS = ("rules", "source")
 
@@ -48,7 +51,7 @@ class Rephrase(Stage):
     :param cache: sqlite file caching the backend's rewrites (slow backends only), so reruns
         and resumed runs do not call the LLM again.
     :param translation_files: JSONL files (or folders) of supplied translations, joined to cuts
-        by conversation id and turn (see :mod:`lhotse_triplets.backends.llm.translations`);
+        by conversation id and turn (see :mod:`lhotse_triplets.rephrasing.translations`);
         translations in the cut (``fields.TRANSLATIONS``) take precedence.
 
     Example::
@@ -65,12 +68,14 @@ class Rephrase(Stage):
         self,
         languages: Sequence[str] = ("en",),
         backend: BackendSpec | None = None,
-        batch_size: int = 32,
+        batch_size: int = RephraseConfig.batch_size,
         *,
         embed: BackendSpec | None = DEFAULT_EMBED,
-        min_similarity: float = 0.4,
-        min_cross_similarity: float = 0.35,
-        fallback: str = "rules",
+        min_similarity: float = RephraseConfig.min_similarity,
+        min_cross_similarity: float = RephraseConfig.min_cross_similarity,
+        min_length_ratio: float = RephraseConfig.min_length_ratio,
+        max_length_ratio: float = RephraseConfig.max_length_ratio,
+        fallback: str = RephraseConfig.fallback,
         cache: str | Path | None = None,
         translation_files: Sequence[str | Path] = (),
     ) -> None:
@@ -81,13 +86,41 @@ class Rephrase(Stage):
         self.spec = backend or RULES
         self.batch_size = batch_size
         self.embed = embed
-        self.validator = RewriteValidator(min_similarity, min_cross_similarity)
+        self.validator = RewriteValidator(
+            min_similarity, min_cross_similarity, min_length_ratio, max_length_ratio
+        )
         self.fallback = fallback
         self.cache = RewriteCache(cache) if cache is not None else None
         self.translation_files = [str(p) for p in translation_files]
         self._joined: dict | None = None
         #: Calls of the backend (items asked, items answered from the cache), this process.
         self.stats: Counter = Counter()
+
+    @classmethod
+    def from_config(
+        cls, cfg: Any, run_dir: str | Path | None = None, stage_dir: str | Path | None = None
+    ) -> "Rephrase":
+        """The rephraser of ``cfg.rephrase`` into ``cfg.languages``; a relative ``cache`` path
+        is in the stage's folder (``run_dir/rephrase`` unless ``stage_dir``)."""
+        r = cfg.rephrase
+        if stage_dir is None and run_dir is not None:
+            stage_dir = Path(run_dir) / cls.name
+        cache = None
+        if r.cache is not None and (stage_dir is not None or Path(r.cache).is_absolute()):
+            cache = Path(stage_dir or ".") / r.cache
+        return cls(
+            cfg.languages,
+            r.backend.spec("llm"),
+            batch_size=r.batch_size,
+            embed=r.embed.spec("embed") if r.embed else None,
+            min_similarity=r.min_similarity,
+            min_cross_similarity=r.min_cross_similarity,
+            min_length_ratio=r.min_length_ratio,
+            max_length_ratio=r.max_length_ratio,
+            fallback=r.fallback,
+            cache=cache,
+            translation_files=r.translation_files,
+        )
 
     def setup(self) -> None:
         self.backend("llm", self.spec)
@@ -166,85 +199,122 @@ class Rephrase(Stage):
 
     # -- the stage -------------------------------------------------------------------------------
     def process_batch(self, cuts: list[Cut]) -> list[Output]:
-        llm = self.backend("llm", self.spec)
         by_source = defaultdict(list)
         for cut in cuts:
             by_source[cut.supervisions[0].language or "en"].append(cut)
         out: list[Output] = []
         for source_language, group in by_source.items():
-            texts = [c.supervisions[0].text for c in group]
-            contexts = [_history_text(c) for c in group]
-            translations = [self._translations(c) for c in group]
-            answers = [(c.custom or {}).get(fields.ANSWER) for c in group]
+            batch = _Batch(
+                cuts=group,
+                source_language=source_language,
+                texts=[c.supervisions[0].text for c in group],
+                contexts=[_history_text(c) for c in group],
+                translations=[self._translations(c) for c in group],
+                answers=[(c.custom or {}).get(fields.ANSWER) for c in group],
+            )
             for language in self.languages:
-                supplied = [
-                    text if language == source_language else _supplied(tr, language)
-                    for text, tr in zip(texts, translations)
-                ]
-                rounds = [(self.spec.name, llm)]
-                if self.fallback == "rules" and self.spec.name != RULES.name:
-                    rounds.append((RULES.name, self.backend("rules", RULES)))
-                chosen: list[tuple[str, str, float | None] | None] = [None] * len(group)
-                rejected: list[list[dict]] = [[] for _ in group]
-                pending = list(range(len(group)))
-                for by, rephraser in rounds:
-                    if not pending:
-                        break
-                    results = self._ask(
-                        rephraser,
-                        [texts[i] for i in pending],
-                        language,
-                        source_language,
-                        [contexts[i] for i in pending],
-                        [translations[i] for i in pending],
-                    )
-                    checks, where = [], []
-                    for i, result in zip(pending, results):
-                        if isinstance(result, Exception):
-                            rejected[i].append(
-                                {"by": by, "text": None, "reasons": [f"backend_error: {result}"]}
-                            )
-                        elif isinstance(result, str) and result.strip():
-                            ref, ref_lang = (
-                                (supplied[i], language)
-                                if supplied[i] is not None
-                                else (texts[i], source_language)
-                            )
-                            checks.append(RewriteItem(ref, result, language, ref_lang, answers[i]))
-                            where.append(i)
-                    encode = self._encode if self.embed is not None else None
-                    for i, item, verdict in zip(
-                        where, checks, self.validator.validate(checks, encode=encode)
-                    ):
-                        if verdict.ok:
-                            chosen[i] = (by, item.rewrite, verdict.similarity)
-                        else:
-                            rejected[i].append(
-                                {"by": by, "text": item.rewrite, "reasons": verdict.reasons}
-                            )
-                    pending = [i for i in pending if chosen[i] is None]
-                for i in pending:
-                    if supplied[i] is not None:
-                        chosen[i] = ("source", supplied[i], 1.0)
-                for i, cut in enumerate(group):
-                    if chosen[i] is None:
-                        out.append(
-                            self.failure(cut, _no_text(language, self.spec.name, rejected[i]))
-                        )
-                        continue
-                    by, text, similarity = chosen[i]
-                    new = with_language_text(cut, language, text)
-                    out.append(
-                        with_custom(
-                            new,
-                            **{
-                                fields.REPHRASED_BY: by,
-                                fields.REPHRASE_REJECTED: rejected[i],
-                                fields.REPHRASE_SIMILARITY: similarity,
-                            },
-                        )
-                    )
+                out.extend(self._rephrase(batch, language))
         return out
+
+    def _rounds(self) -> list[tuple[str, Any]]:
+        """The rephrasers tried in turn: the configured one, then the rules (``fallback``)."""
+        rounds = [(self.spec.name, self.backend("llm", self.spec))]
+        if self.fallback == "rules" and self.spec.name != RULES.name:
+            rounds.append((RULES.name, self.backend("rules", RULES)))
+        return rounds
+
+    def _rephrase(self, batch: "_Batch", language: str) -> list[Output]:
+        """One cut (or failure) per cut of ``batch`` in ``language``."""
+        attempt = _Attempt(batch, language)
+        for by, rephraser in self._rounds():
+            pending = attempt.pending()
+            if not pending:
+                break
+            results = self._ask(
+                rephraser,
+                [batch.texts[i] for i in pending],
+                language,
+                batch.source_language,
+                [batch.contexts[i] for i in pending],
+                [batch.translations[i] for i in pending],
+            )
+            self._judge(attempt, by, pending, results)
+        for i in attempt.pending():
+            if attempt.supplied[i] is not None:
+                attempt.chosen[i] = ("source", attempt.supplied[i], 1.0)
+        return [self._output(attempt, i, cut) for i, cut in enumerate(batch.cuts)]
+
+    def _judge(self, attempt: "_Attempt", by: str, pending: list[int], results: list) -> None:
+        """Validate one round's rewrites: accepted ones are chosen, others recorded."""
+        checks, where = [], []
+        for i, result in zip(pending, results):
+            if isinstance(result, Exception):
+                attempt.reject(i, by, None, [f"backend_error: {result}"])
+            elif isinstance(result, str) and result.strip():
+                checks.append(attempt.item(i, result))
+                where.append(i)
+        encode = self._encode if self.embed is not None else None
+        for i, item, verdict in zip(where, checks, self.validator.validate(checks, encode=encode)):
+            if verdict.ok:
+                attempt.chosen[i] = (by, item.rewrite, verdict.similarity)
+            else:
+                attempt.reject(i, by, item.rewrite, verdict.reasons)
+
+    def _output(self, attempt: "_Attempt", i: int, cut: Cut) -> Output:
+        if attempt.chosen[i] is None:
+            return self.failure(
+                cut, _no_text(attempt.language, self.spec.name, attempt.rejected[i])
+            )
+        by, text, similarity = attempt.chosen[i]
+        return with_custom(
+            with_language_text(cut, attempt.language, text),
+            **{
+                fields.REPHRASED_BY: by,
+                fields.REPHRASE_REJECTED: attempt.rejected[i],
+                fields.REPHRASE_SIMILARITY: similarity,
+            },
+        )
+
+
+@dataclass
+class _Batch:
+    """Cuts of one source language with what every round needs of them."""
+
+    cuts: list[Cut]
+    source_language: str
+    texts: list[str]
+    contexts: list[str | None]
+    translations: list[dict | None]
+    answers: list[str | None]
+
+
+class _Attempt:
+    """The rewrites of a batch into one language: chosen texts and rejected attempts."""
+
+    def __init__(self, batch: _Batch, language: str) -> None:
+        self.batch = batch
+        self.language = language
+        #: per cut: the text as supplied in ``language`` (source turn or translation), if any
+        self.supplied = [
+            text if language == batch.source_language else _supplied(tr, language)
+            for text, tr in zip(batch.texts, batch.translations)
+        ]
+        self.chosen: list[tuple[str, str, float | None] | None] = [None] * len(batch.cuts)
+        self.rejected: list[list[dict]] = [[] for _ in batch.cuts]
+
+    def pending(self) -> list[int]:
+        return [i for i, c in enumerate(self.chosen) if c is None]
+
+    def item(self, i: int, rewrite: str) -> RewriteItem:
+        """What ``rewrite`` of cut ``i`` is checked against: the supplied text, else the source."""
+        if self.supplied[i] is not None:
+            ref, ref_language = self.supplied[i], self.language
+        else:
+            ref, ref_language = self.batch.texts[i], self.batch.source_language
+        return RewriteItem(ref, rewrite, self.language, ref_language, self.batch.answers[i])
+
+    def reject(self, i: int, by: str, text: str | None, reasons: list[str]) -> None:
+        self.rejected[i].append({"by": by, "text": text, "reasons": reasons})
 
 
 def _supplied(translations: dict | None, language: str) -> str | None:

@@ -1,12 +1,17 @@
 """Score stage: ASR transcript, similarity to the prompt, WER/CER and MOS as custom fields."""
 
+from pathlib import Path
+from typing import Any
+
 from lhotse.cut import Cut
 
 from lhotse_triplets import fields
 from lhotse_triplets.audio import load_cut_audio
+from lhotse_triplets.backends.registry import BackendSpec
+from lhotse_triplets.config import ScoreConfig
+from lhotse_triplets.cuts import with_custom
 from lhotse_triplets.metrics import cosine, error_rate, uses_cer
-from lhotse_triplets.transforms.base import BackendSpec, Output, Stage
-from lhotse_triplets.transforms.cuts import with_custom
+from lhotse_triplets.transforms.base import Output, Stage
 
 
 class Score(Stage):
@@ -30,13 +35,26 @@ class Score(Stage):
         asr: BackendSpec | None = None,
         embed: BackendSpec | None = None,
         mos: BackendSpec | None = None,
-        batch_size: int = 8,
+        batch_size: int = ScoreConfig.batch_size,
     ) -> None:
         super().__init__()
         if embed is not None and asr is None:
             raise ValueError("Similarity needs a transcript: set an asr backend with embed")
         self.asr, self.embed, self.mos = asr, embed, mos
         self.batch_size = batch_size
+
+    @classmethod
+    def from_config(
+        cls, cfg: Any, run_dir: str | Path | None = None, stage_dir: str | Path | None = None
+    ) -> "Score":
+        """The scorer of ``cfg.score`` (a :class:`~lhotse_triplets.config.ScoreConfig`)."""
+        q = cfg.score
+        return cls(
+            asr=q.asr.spec("asr") if q.asr else None,
+            embed=q.embed.spec("embed") if q.embed else None,
+            mos=q.mos.spec("mos") if q.mos else None,
+            batch_size=q.batch_size,
+        )
 
     def setup(self) -> None:
         for key, spec in (("asr", self.asr), ("embed", self.embed), ("mos", self.mos)):

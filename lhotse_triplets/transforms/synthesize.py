@@ -5,14 +5,17 @@ import zlib
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from lhotse.cut import Cut
 
 from lhotse_triplets import fields
 from lhotse_triplets.audio import make_recording, resample
+from lhotse_triplets.backends.registry import BackendSpec
+from lhotse_triplets.config import SynthesizeConfig
+from lhotse_triplets.cuts import with_audio
 from lhotse_triplets.errors import Failure, ItemError
-from lhotse_triplets.transforms.base import BackendSpec, Output, Stage
-from lhotse_triplets.transforms.cuts import with_audio
+from lhotse_triplets.transforms.base import Output, Stage
 
 DEFAULT = "default"
 
@@ -51,20 +54,20 @@ class Synthesize(Stage):
     def __init__(
         self,
         tts: Mapping[str, BackendSpec] | None,
-        voices_per_prompt: int = 1,
+        voices_per_prompt: int = SynthesizeConfig.voices_per_prompt,
         voices: Mapping[str, Sequence[str]] | None = None,
-        sampling_rate: int = 16000,
+        sampling_rate: int = SynthesizeConfig.sampling_rate,
         audio_dir: str | Path | None = None,
-        audio_format: str = "flac",
-        batch_size: int = 8,
-        selection: str | Path | None = None,
+        audio_format: str = SynthesizeConfig.audio_format,
+        batch_size: int = SynthesizeConfig.batch_size,
+        selection: str | Path | None = SynthesizeConfig.selection,
     ) -> None:
         super().__init__()
         self.tts = dict(tts or {})
         self.voices_per_prompt = voices_per_prompt
         self.voices = {k: list(v) for k, v in (voices or {}).items()}
         if selection is not None:
-            from lhotse_triplets.bench.select import read_selection
+            from lhotse_triplets.selection import read_selection
 
             for language, choice in read_selection(selection).items():
                 self.tts[language] = BackendSpec("tts", choice.engine, dict(choice.options))
@@ -76,6 +79,24 @@ class Synthesize(Stage):
         self.audio_dir = str(Path(audio_dir).resolve()) if audio_dir is not None else None
         self.audio_format = audio_format
         self.batch_size = batch_size
+
+    @classmethod
+    def from_config(
+        cls, cfg: Any, run_dir: str | Path | None = None, stage_dir: str | Path | None = None
+    ) -> "Synthesize":
+        """The synthesizer of ``cfg.synthesize``; audio goes to ``run_dir/audio`` (in memory
+        without ``run_dir``)."""
+        s = cfg.synthesize
+        return cls(
+            {lang: b.spec("tts") for lang, b in s.tts.items()},
+            voices_per_prompt=s.voices_per_prompt,
+            voices=s.voices,
+            sampling_rate=s.sampling_rate,
+            audio_dir=Path(run_dir) / "audio" if run_dir is not None else None,
+            audio_format=s.audio_format,
+            batch_size=s.batch_size,
+            selection=s.selection,
+        )
 
     def spec_for(self, language: str) -> BackendSpec:
         spec = self.tts.get(language, self.tts.get(DEFAULT))
@@ -145,8 +166,7 @@ class Synthesize(Stage):
             raise
         except Exception as e:
             if len(cuts) == 1:
-                reason = e.reason if isinstance(e, ItemError) else f"{type(e).__name__}: {e}"
-                return [Failure(f"{cuts[0].id}-{voice}", self.name, reason)]
+                return [self.failure(f"{cuts[0].id}-{voice}", e)]
             return [o for c in cuts for o in self._speak([c], language, voice)]
         seconds = (time.perf_counter() - start) / max(1, len(cuts))
         out: list[Output] = []

@@ -7,12 +7,11 @@ from click.testing import CliRunner
 from lhotse import CutSet
 
 from lhotse_triplets import fields
-from lhotse_triplets.backends import build
+from lhotse_triplets.backends import BackendSpec, build
 from lhotse_triplets.bin.cli import cli
 from lhotse_triplets.engine import read_cuts
 from lhotse_triplets.testing.chat_server import ChatServer
 from lhotse_triplets.testing.cuts import prompt_cut
-from lhotse_triplets.transforms.base import BackendSpec
 from lhotse_triplets.transforms.rephrase import Rephrase
 
 TEXTS = [
@@ -131,16 +130,16 @@ def test_cli_cache_resume_and_summary(tmp_path):
     cuts.to_file(manifest)
     runner = CliRunner()
     with ChatServer() as server:
-        args = ["rephrase", str(manifest), str(tmp_path / "out"), "-b", "openai_chat"]
-        args += ["-O", f"base_url={server.url}", "-O", "model=m", "--embed", "dummy"]
-        args += ["--shard-size", "4"]
+        args = ["rephrase", str(manifest), str(tmp_path / "out"), "backend.name=openai_chat"]
+        args += [f"backend.options.base_url={server.url}", "backend.options.model=m"]
+        args += ["embed.name=dummy", "shard_size=4"]
         first = runner.invoke(cli, args, catch_exceptions=False)
         assert first.exit_code == 0, first.output
         assert server.requests == 6
         assert "text from openai_chat" in first.output and "examples:" in first.output
         # A fresh output directory with the same cache: the LLM is not asked again.
         again = args[:2] + [str(tmp_path / "out2")] + args[3:]
-        again += ["--cache", str(tmp_path / "out" / "cache.sqlite")]
+        again += [f"cache={tmp_path / 'out' / 'cache.sqlite'}"]
         second = runner.invoke(cli, again, catch_exceptions=False)
         assert second.exit_code == 0, second.output
         assert server.requests == 6
@@ -149,7 +148,10 @@ def test_cli_cache_resume_and_summary(tmp_path):
         assert third.exit_code == 0 and server.requests == 6
         # Another prompt template (system prompt) is another cache key.
         other = (
-            args[:2] + [str(tmp_path / "out3")] + args[3:] + ["-O", "system_prompt=Be {language}."]
+            args[:2]
+            + [str(tmp_path / "out3")]
+            + args[3:]
+            + ["backend.options.system_prompt=Be {language}."]
         )
         assert runner.invoke(cli, other, catch_exceptions=False).exit_code == 0
         assert server.requests == 12

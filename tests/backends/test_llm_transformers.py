@@ -7,9 +7,8 @@ with left padding, greedy decoding, parsing) and that validation rejects what it
 import pytest
 
 from lhotse_triplets import fields
-from lhotse_triplets.backends import build
+from lhotse_triplets.backends import BackendSpec, build
 from lhotse_triplets.testing.cuts import prompt_cut
-from lhotse_triplets.transforms.base import BackendSpec
 from lhotse_triplets.transforms.rephrase import Rephrase
 
 pytest.importorskip("transformers")

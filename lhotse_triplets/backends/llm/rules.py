@@ -23,8 +23,8 @@ import zlib
 from collections.abc import Sequence
 from typing import ClassVar
 
-from lhotse_triplets.backends.llm.spoken import clean_supplied, remove_placeholders, verbalize
 from lhotse_triplets.backends.registry import register
+from lhotse_triplets.rephrasing.spoken import clean_supplied, remove_placeholders, verbalize
 
 #: Answer-format instructions appended to questions (CLEVR/LLaVA), said in spoken style.
 _SHORT_ANSWER = re.compile(

@@ -10,6 +10,7 @@ import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from types import ModuleType
+from typing import Any
 
 import numpy as np
 
@@ -62,6 +63,13 @@ def unknown_voice(engine: str, voice: str, language: str, voices: Sequence[str])
         f"Unknown {engine} voice {voice!r} for language {language!r}; "
         f"available: {', '.join(voices)}"
     )
+
+
+def check_voice(tts: Any, engine: str, language: str, voice: str) -> None:
+    """Raise :func:`unknown_voice` unless ``voice`` is one of ``tts.voices(language)``."""
+    voices = tts.voices(language)
+    if voice not in voices:
+        raise unknown_voice(engine, voice, language, voices)
 
 
 def speakable(text: str, engine: str) -> str:

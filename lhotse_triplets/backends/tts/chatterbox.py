@@ -17,8 +17,8 @@ import numpy as np
 from lhotse_triplets.backends.base import PicklesByOptions
 from lhotse_triplets.backends.registry import register
 from lhotse_triplets.backends.tts._gpu import as_float32, default_device
-from lhotse_triplets.backends.tts._references import ReferenceVoices
 from lhotse_triplets.backends.tts._text import checked_audio, speakable
+from lhotse_triplets.backends.tts.references import ReferenceVoices
 
 #: ``chatterbox.mtl_tts.SUPPORTED_LANGUAGES`` (0.1.x).
 LANGUAGES = (

@@ -18,8 +18,8 @@ import numpy as np
 from lhotse_triplets.backends.base import PicklesByOptions
 from lhotse_triplets.backends.registry import register
 from lhotse_triplets.backends.tts._gpu import joined
-from lhotse_triplets.backends.tts._references import ReferenceVoices
 from lhotse_triplets.backends.tts._text import checked_audio, speakable
+from lhotse_triplets.backends.tts.references import ReferenceVoices
 
 #: CosyVoice 3 languages (CosyVoice 2: zh, en, ja, ko).
 LANGUAGES = ("zh", "en", "ja", "ko", "de", "es", "fr", "it", "ru")
@@ -89,18 +89,16 @@ class CosyVoiceTTS(ReferenceVoices, PicklesByOptions):
                 chunks = model.inference_sft(text, voice, stream=False, speed=self.speed)
             else:
                 prompt = self._prompt_wav(reference.audio)
-                if self.instruct:
-                    chunks = model.inference_instruct2(
-                        text,
-                        self.prompt_prefix + self.instruct,
-                        prompt,
-                        stream=False,
-                        speed=self.speed,
+                if self.instruct or reference.language == language:
+                    # instruct2 conditions on the instruction, zero-shot on the transcript
+                    infer, prompt_text = (
+                        (model.inference_instruct2, self.instruct)
+                        if self.instruct
+                        else (model.inference_zero_shot, reference.text)
                     )
-                elif reference.language == language:
-                    chunks = model.inference_zero_shot(
+                    chunks = infer(
                         text,
-                        self.prompt_prefix + reference.text,
+                        self.prompt_prefix + prompt_text,
                         prompt,
                         stream=False,
                         speed=self.speed,

@@ -19,12 +19,12 @@ import numpy as np
 
 from lhotse_triplets.backends.registry import register
 from lhotse_triplets.backends.tts._text import (
+    check_voice,
     check_voice_ids,
     checked_audio,
     chinese_to_pinyin,
     japanese_to_spaced_hiragana,
     speakable,
-    unknown_voice,
     unsupported_language,
 )
 from lhotse_triplets.errors import ItemError
@@ -135,8 +135,7 @@ class EspeakTTS:
         :param voice: one of :meth:`voices`.
         """
         espeak_voice = self._espeak_voice(language)
-        if voice not in self.variants:
-            raise unknown_voice("espeak", voice, language, self.variants)
+        check_voice(self, "espeak", language, voice)
         return [self._speak(text, language, f"{espeak_voice}+{voice}") for text in texts]
 
     def _espeak_voice(self, language: str) -> str:

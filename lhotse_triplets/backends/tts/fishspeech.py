@@ -23,8 +23,8 @@ from lhotse_triplets.backends.tts._http import (
     map_bounded,
     post_with_retries,
 )
-from lhotse_triplets.backends.tts._references import ReferenceVoices
 from lhotse_triplets.backends.tts._text import checked_audio, speakable
+from lhotse_triplets.backends.tts.references import ReferenceVoices
 from lhotse_triplets.errors import ItemError
 
 #: Languages FishSpeech / OpenAudio S1 is trained on (its README).

@@ -21,8 +21,8 @@ from lhotse_triplets.audio import resample, to_mono_float32
 from lhotse_triplets.backends.base import PicklesByOptions
 from lhotse_triplets.backends.registry import register
 from lhotse_triplets.backends.tts._gpu import default_device
-from lhotse_triplets.backends.tts._references import ReferenceVoices
 from lhotse_triplets.backends.tts._text import checked_audio, speakable
+from lhotse_triplets.backends.tts.references import ReferenceVoices
 
 LANGUAGES = ("en", "zh", "de", "fr", "es", "ja", "ko")
 

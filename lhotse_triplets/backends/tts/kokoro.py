@@ -19,12 +19,12 @@ import numpy as np
 from lhotse_triplets.backends.registry import register
 from lhotse_triplets.backends.tts._text import (
     SAFE_VOICE_ID,
+    check_voice,
     check_voice_ids,
     checked_audio,
     import_for,
     kanji_readings,
     speakable,
-    unknown_voice,
     unsupported_language,
 )
 from lhotse_triplets.errors import ItemError
@@ -150,9 +150,7 @@ class KokoroTTS:
         :param language: ISO 639-1 code (see :meth:`languages`).
         :param voice: one of :meth:`voices`.
         """
-        voices = self.voices(language)
-        if voice not in voices:
-            raise unknown_voice("kokoro", voice, language, voices)
+        check_voice(self, "kokoro", language, voice)
         phonemize = self._phonemizer(language)
         engine = self._load()
         style = self._style(voice)

@@ -17,10 +17,10 @@ from lhotse_triplets.backends.base import PicklesByOptions
 from lhotse_triplets.backends.registry import register
 from lhotse_triplets.backends.tts._gpu import default_device, joined
 from lhotse_triplets.backends.tts._text import (
+    check_voice,
     check_voice_ids,
     checked_audio,
     speakable,
-    unknown_voice,
     unsupported_language,
 )
 from lhotse_triplets.errors import ItemError
@@ -124,9 +124,7 @@ class KokoroTorchTTS(PicklesByOptions):
 
     def synthesize(self, texts: Sequence[str], *, language: str, voice: str) -> list[np.ndarray]:
         """One float32 mono waveform at 24 kHz per text."""
-        voices = self.voices(language)
-        if voice not in voices:
-            raise unknown_voice("kokoro_torch", voice, language, voices)
+        check_voice(self, "kokoro_torch", language, voice)
         lang_code = LANG_CODES[language]
         if language == "en" and voice[:1] == "b":
             lang_code = "b"

@@ -26,10 +26,10 @@ from lhotse_triplets.backends.tts._http import (
     post_with_retries,
 )
 from lhotse_triplets.backends.tts._text import (
+    check_voice,
     check_voice_ids,
     checked_audio,
     speakable,
-    unknown_voice,
     unsupported_language,
 )
 
@@ -168,9 +168,7 @@ class OpenAISpeechTTS(PicklesByOptions):
         :raises ItemError: for a text the server failed on (after retries), naming the text,
             the HTTP status and the server's message.
         """
-        voices = self.voices(language)
-        if voice not in voices:
-            raise unknown_voice("openai_speech", voice, language, voices)
+        check_voice(self, "openai_speech", language, voice)
         texts = [speakable(t, "openai_speech") for t in texts]
         return map_bounded(
             partial(self._one, language=language, voice=voice), texts, self.concurrency

@@ -26,10 +26,10 @@ from lhotse_triplets.backends.base import PicklesByOptions
 from lhotse_triplets.backends.registry import register
 from lhotse_triplets.backends.tts._text import (
     SAFE_VOICE_ID,
+    check_voice,
     checked_audio,
     import_for,
     speakable,
-    unknown_voice,
     unsupported_language,
 )
 from lhotse_triplets.errors import ItemError
@@ -198,9 +198,7 @@ class PiperTTS(PicklesByOptions):
         :param language: ISO 639-1 code (see :meth:`languages`).
         :param voice: one of :meth:`voices`.
         """
-        voices = self.voices(language)
-        if voice not in voices:
-            raise unknown_voice("piper", voice, language, voices)
+        check_voice(self, "piper", language, voice)
         from piper import SynthesisConfig
 
         entry = self._entries[voice]

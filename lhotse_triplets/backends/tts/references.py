@@ -6,12 +6,108 @@ voice of its language (of every language with ``cross_lingual``). The reference 
 read to condition the engine; it is never part of the output.
 """
 
+import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lhotse_triplets.backends.tts._text import unknown_voice, unsupported_language
-from lhotse_triplets.voices import Voice, load_references
+import yaml
+
+from lhotse_triplets.backends.tts._text import check_voice, unsupported_language
+
+#: What a voice id may contain (it becomes part of file names and cut ids).
+SAFE_VOICE_ID = re.compile(r"^[A-Za-z0-9_.-]+$")
+#: An ISO 639-1 code (two lowercase letters).
+ISO_639_1 = re.compile(r"^[a-z]{2}$")
+
+PRESET = "preset"
+REFERENCE = "reference"
+
+
+@dataclass(frozen=True)
+class Voice:
+    """One voice of the catalog.
+
+    :param name: the voice id.
+    :param language: ISO 639-1 code it is offered for.
+    :param kind: ``"preset"`` (the engine's own voice) or ``"reference"`` (a cloning reference).
+    :param engine: the engine of a preset; ``None`` for a reference (any cloning engine).
+    :param audio: the reference clip (absolute path); ``None`` for a preset.
+    :param text: the reference clip's transcript; ``None`` for a preset.
+    """
+
+    name: str
+    language: str
+    kind: str = PRESET
+    engine: str | None = None
+    audio: str | None = None
+    text: str | None = None
+
+    @property
+    def is_reference(self) -> bool:
+        return self.kind == REFERENCE
+
+
+def reference_voice(name: str, spec: Mapping[str, Any], base_dir: Path | None = None) -> Voice:
+    """A reference :class:`Voice` from ``{audio, text, language}``; ``ValueError`` naming it.
+
+    A relative ``audio`` path is read relative to ``base_dir`` (the catalog file's folder).
+    """
+    name = str(name)
+    if not SAFE_VOICE_ID.match(name):
+        raise ValueError(f"Reference name {name!r} may only use [A-Za-z0-9_.-]")
+    if not isinstance(spec, Mapping):
+        raise ValueError(f"Reference {name!r} must be {{audio, text, language}}, got {spec!r}")
+    unknown = sorted(set(spec) - {"audio", "text", "language"})
+    if unknown:
+        raise ValueError(
+            f"Reference {name!r}: unknown keys {unknown}; known: audio, text, language"
+        )
+    audio, text, language = spec.get("audio"), spec.get("text"), spec.get("language")
+    if not audio:
+        raise ValueError(f"Reference {name!r} has no audio path")
+    path = Path(str(audio)).expanduser()
+    if not path.is_absolute() and base_dir is not None:
+        path = base_dir / path
+    if not path.is_file():
+        raise ValueError(f"Reference {name!r}: audio file {str(path)!r} does not exist")
+    if not isinstance(text, str) or not text.strip():
+        raise ValueError(f"Reference {name!r} needs the transcript of its audio as 'text'")
+    if not isinstance(language, str) or not ISO_639_1.match(language):
+        raise ValueError(
+            f"Reference {name!r} needs 'language' as an ISO 639-1 code (e.g. en), got {language!r}"
+        )
+    return Voice(name, language, REFERENCE, None, str(path.resolve()), text.strip())
+
+
+def read_catalog_yaml(path: str | Path) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"Voice catalog {str(path)!r} does not exist")
+    with path.open(encoding="utf-8") as f:
+        data = yaml.safe_load(f) or {}
+    if not isinstance(data, Mapping):
+        raise ValueError(f"Voice catalog {str(path)!r} must be a mapping")
+    return dict(data)
+
+
+def load_references(
+    references: Mapping[str, Any] | str | Path | None, base_dir: Path | None = None
+) -> dict[str, Voice]:
+    """Cloning references by name, from a mapping or a catalog YAML file (its ``references:``).
+
+    :raises ValueError: for a bad entry, naming it and what is wrong.
+    """
+    if references is None:
+        return {}
+    if isinstance(references, (str, Path)):
+        path = Path(references)
+        data = read_catalog_yaml(path)
+        return load_references(data.get("references", {}), path.parent)
+    if not isinstance(references, Mapping):
+        raise ValueError(f"references must be a mapping or a YAML path, got {references!r}")
+    return {str(k): reference_voice(k, v, base_dir) for k, v in references.items()}
 
 
 class ReferenceVoices:
@@ -64,7 +160,5 @@ class ReferenceVoices:
 
     def _voice(self, language: str, voice: str) -> Voice | None:
         """The reference ``voice`` names, ``None`` for a preset; ``ValueError`` if unknown."""
-        voices = self.voices(language)
-        if voice not in voices:
-            raise unknown_voice(self.engine, voice, language, voices)
+        check_voice(self, self.engine, language, voice)
         return self.references.get(voice)
