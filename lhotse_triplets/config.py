@@ -17,7 +17,7 @@ from typing import Any
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from lhotse_triplets.transforms.base import BackendSpec
+from lhotse_triplets.backends.registry import BackendSpec
 
 LANGUAGES = ("en", "fr", "de", "ja", "zh")
 
@@ -34,6 +34,19 @@ class BackendConfig:
 
 
 @dataclass
+class EngineConfig:
+    """Who runs the stages: an executor by registry name (``local``: worker processes here)."""
+
+    name: str = "local"
+    #: Worker processes (``local``) or actors per stage; each builds its own backends.
+    num_workers: int = 1
+    #: Threads each worker's backends may use (CPU inference), so workers do not oversubscribe.
+    threads_per_worker: int = 1
+    #: Executor-specific options (e.g. a Ray ``address``).
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
 class PrepareConfig:
     """Which recipe makes the prompt cuts, and its keyword arguments."""
 
@@ -43,7 +56,7 @@ class PrepareConfig:
 
 @dataclass
 class RephraseConfig:
-    """Spoken-style rewrites; every rewrite is validated (``transforms/validate.py``)."""
+    """Spoken-style rewrites; every rewrite is validated (``rephrasing/checks.py``)."""
 
     backend: BackendConfig = field(default_factory=lambda: BackendConfig("rules"))
     batch_size: int = 32
@@ -52,10 +65,14 @@ class RephraseConfig:
     #: Meaning check thresholds: same language, and across languages (translations).
     min_similarity: float = 0.4
     min_cross_similarity: float = 0.35
+    #: Length check: the rewrite's length relative to the source's (in word-like units).
+    min_length_ratio: float = 0.5
+    max_length_ratio: float = 2.5
     #: What replaces a rejected rewrite: ``rules`` (then the supplied text) or ``source``.
     fallback: str = "rules"
-    #: Cache LLM rewrites in ``<run>/rephrase/cache.sqlite`` (reruns never ask twice).
-    cache: bool = True
+    #: sqlite file caching LLM rewrites (reruns never ask twice), relative to the stage's output
+    #: directory; ``null``: no cache.
+    cache: str | None = "cache.sqlite"
     #: JSONL files/folders of supplied translations, joined to prompts by conversation id.
     translation_files: list[str] = field(default_factory=list)
 
@@ -71,6 +88,7 @@ class SynthesizeConfig:
     #: Optional explicit voice lists per language (default: the backend's own list).
     voices: dict[str, list[str]] = field(default_factory=dict)
     sampling_rate: int = 16000
+    #: Codec of the audio files written under ``<run>/audio/<lang>/<voice>/``.
     audio_format: str = "flac"
     batch_size: int = 8
     #: ``selection.yaml`` from ``lhotse-triplets bench select``: per language, the engine and
@@ -102,23 +120,51 @@ class GateConfig:
 
 @dataclass
 class ExportConfig:
-    #: Any of ``shar nemo_config triplets nemo triplet_files hf duplex report``.
+    """The export formats and their options (every format reads the keys it needs)."""
+
+    #: Registered formats (``lhotse-triplets export --help`` lists them): ``shar`` (Lhotse Shar
+    #: + its NeMo YAML), ``nemo`` (multimodal_conversation shards + YAML), ``triplets`` (JSONL
+    #: index), ``triplet_files`` (WAV tree), ``hf``, ``duplex``, ``report``.
     formats: list[str] = field(default_factory=lambda: ["shar", "triplets"])
-    #: Items per shard (cuts; conversations for ``nemo``); ``null``: no count limit.
+    #: Items per shard (cuts; conversations for ``nemo``, dialogues for ``duplex``); ``null``: no
+    #: count limit.
     shard_size: int | None = 1000
     #: Audio hours per shard (``shar``, ``nemo``); ``null``: no duration limit.
     shard_hours: float | None = None
-    #: Text turn NeMo's ``sqa_as_conversation`` puts before the audio turn.
+    #: Audio rate of the exports; ``null``: the synthesize stage's rate in ``run`` (16000 for
+    #: the ``export`` commands).
+    sampling_rate: int | None = None
+    #: Audio codec inside ``shar`` and ``nemo`` shards (``flac``: lossless 16-bit, or ``wav``).
+    audio_format: str = "flac"
+    #: Text turn NeMo puts before the audio turn (``shar``, ``nemo``); ``null``: the cut's own or
+    #: the default instruction; ``""``: none.
     question: str | None = None
+    #: System turn opening every ``nemo`` conversation (``null``: the cuts' own, if any).
+    system_prompt: str | None = None
+    #: Also export cuts the gate rejected.
     include_rejected: bool = False
+    #: Replace an existing export in the output directory (``run`` always replaces its own).
+    overwrite: bool = False
     #: language -> blend weight in the ``nemo`` data config (others 1.0).
     weights: dict[str, float] = field(default_factory=dict)
     #: Buckets of the NeMo configs' ``bucket_duration_bins`` (estimated from the data).
     num_buckets: int = 30
     #: ``nemo`` image in ``custom``: ``embed`` (base64 bytes) or ``path`` (``images/`` folder).
     image_mode: str = "embed"
-    #: TTS backend that speaks the answers for ``duplex`` (registry name).
+    #: ``triplets`` index file: ``jsonl``, ``jsonl.gz`` or ``csv`` (``triplets.<format>``).
+    triplets_format: str = "jsonl"
+    #: ``triplet_files`` index: ``csv`` or ``jsonl``.
+    index_format: str = "csv"
+    #: ``hf`` parquet shards (``null``: one per ``hf_max_shard_rows`` rows).
+    hf_num_shards: int | None = None
+    hf_max_shard_rows: int = 10000
+    #: TTS backend that speaks the answers for ``duplex`` (registry name), and its options.
     duplex_tts: str | None = None
+    duplex_tts_options: dict[str, Any] = field(default_factory=dict)
+    #: Voice of the ``duplex`` agent (``null``: the backend's first voice of the language).
+    duplex_agent_voice: str | None = None
+    #: Seconds of silence between ``duplex`` turns.
+    duplex_gap: float = 0.4
 
 
 @dataclass
@@ -134,8 +180,8 @@ class PipelineConfig:
     export: ExportConfig = field(default_factory=ExportConfig)
     #: Cuts per shard: the unit of resumption and of parallel work.
     shard_size: int = 100
-    #: Worker processes per stage (1 = in this process).
-    num_jobs: int = 1
+    #: Who runs the stages (``local`` worker processes by default).
+    engine: EngineConfig = field(default_factory=EngineConfig)
 
 
 @dataclass
@@ -176,7 +222,7 @@ class BenchConfig:
     audio_format: str = "flac"
     batch_size: int = 8
     shard_size: int = 100
-    num_jobs: int = 1
+    engine: EngineConfig = field(default_factory=EngineConfig)
 
 
 def load_config(
@@ -197,11 +243,51 @@ def load_config(
     except OmegaConfBaseException as e:
         where = f" in {path}" if path is not None else ""
         raise ValueError(f"Invalid configuration{where}: {e}") from None
-    obj = OmegaConf.to_object(cfg)
-    for lang in obj.languages:
+    try:
+        obj = OmegaConf.to_object(cfg)
+    except OmegaConfBaseException as e:
+        raise ValueError(f"Invalid configuration: {e}") from None
+    for lang in getattr(obj, "languages", []):
         if not isinstance(lang, str) or len(lang) != 2:
             raise ValueError(f"languages: {lang!r} is not an ISO 639-1 code (e.g. 'en')")
     return obj
+
+
+def scoped_overrides(
+    pairs: Sequence[str], section: str, schema: type = PipelineConfig
+) -> list[str]:
+    """``key=value`` pairs of a stage or export command as dotted keys of ``schema``.
+
+    A key that names a field of ``section`` is taken inside it (``min_mos=3`` ->
+    ``gate.min_mos=3``); any other key is taken from the top (``languages=[en,fr]``,
+    ``engine.num_workers=2``, ``gate.min_mos=3``).
+
+    :raises ValueError: for a pair without ``=``, or a key that is in neither place (naming it
+        and the keys of ``section``).
+
+    Example::
+
+        >>> scoped_overrides(["min_mos=3", "shard_size=50"], "gate")
+        ['gate.min_mos=3', 'shard_size=50']
+    """
+    root = OmegaConf.structured(schema)
+    inner = root[section]
+    out = []
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ValueError(f"{pair!r} is not KEY=VALUE (e.g. batch_size=4)")
+        head = key.split(".", 1)[0]
+        if head in inner:
+            out.append(f"{section}.{key}={value}")
+        elif head in root:
+            out.append(pair)
+        else:
+            raise ValueError(
+                f"Unknown key {key!r}: not a key of {section!r} ({', '.join(inner)}) nor of the "
+                f"configuration ({', '.join(root)})"
+            )
+    return out
 
 
 def to_yaml(cfg: Any) -> str:

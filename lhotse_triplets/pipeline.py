@@ -7,77 +7,34 @@ Each stage reads the previous stage's shards and writes its own under the output
     DIR/prompts/              prompt cuts, sharded
     DIR/rephrase/ synthesize/ score/ gate/   stage shards (+ failed.*.jsonl, .done/)
     DIR/audio/<lang>/<voice>/<id>.flac
-    DIR/export/               shar/, triplets.jsonl, nemo_data.yaml
+    DIR/export/               one entry per export format (shar/, nemo_data.yaml, triplets.jsonl...)
     DIR/failed.jsonl          every failed item: cut id, stage, reason
     DIR/summary.json          the summary (also printed)
 
-A rerun with the same DIR resumes: finished shards are skipped.
+Stages are built from the config by :func:`~lhotse_triplets.transforms.registry.build_stage` and
+run by the executor ``engine`` names; a rerun with the same DIR resumes (finished shards are
+skipped), whichever executor ran them.
 """
 
-import json
+import dataclasses
 import logging
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from lhotse import CutSet
 
 from lhotse_triplets.config import PipelineConfig, to_yaml
-from lhotse_triplets.engine import read_cuts, read_failures, run_stage, shard_cuts
-from lhotse_triplets.errors import Failure
-from lhotse_triplets.summary import Summary, count_failures, summarize_cuts
-from lhotse_triplets.transforms.base import Stage
-from lhotse_triplets.transforms.gate import Gate
-from lhotse_triplets.transforms.rephrase import Rephrase, rephrase_report
-from lhotse_triplets.transforms.score import Score
-from lhotse_triplets.transforms.synthesize import Synthesize
+from lhotse_triplets.engine import get_executor, read_cuts, shard_cuts
+from lhotse_triplets.errors import Failure, count_failures, read_failures, write_failures
+from lhotse_triplets.summary import Summary, summarize_cuts
+from lhotse_triplets.transforms.registry import STAGES, build_stage
+from lhotse_triplets.transforms.rephrase import rephrase_report
 
 logger = logging.getLogger(__name__)
 
-STAGES = ("rephrase", "synthesize", "score", "gate")
-
-
-def build_stages(cfg: PipelineConfig, output_dir: str | Path) -> dict[str, Stage]:
-    """The four transform stages of ``cfg`` (audio files go under ``output_dir/audio``)."""
-    s, q, g = cfg.synthesize, cfg.score, cfg.gate
-    return {
-        "rephrase": Rephrase(
-            cfg.languages,
-            cfg.rephrase.backend.spec("llm"),
-            batch_size=cfg.rephrase.batch_size,
-            embed=cfg.rephrase.embed.spec("embed") if cfg.rephrase.embed else None,
-            min_similarity=cfg.rephrase.min_similarity,
-            min_cross_similarity=cfg.rephrase.min_cross_similarity,
-            fallback=cfg.rephrase.fallback,
-            cache=Path(output_dir) / "rephrase" / "cache.sqlite" if cfg.rephrase.cache else None,
-            translation_files=cfg.rephrase.translation_files,
-        ),
-        "synthesize": Synthesize(
-            {lang: b.spec("tts") for lang, b in s.tts.items()},
-            voices_per_prompt=s.voices_per_prompt,
-            voices=s.voices,
-            sampling_rate=s.sampling_rate,
-            audio_dir=Path(output_dir) / "audio",
-            audio_format=s.audio_format,
-            batch_size=s.batch_size,
-            selection=s.selection,
-        ),
-        "score": Score(
-            asr=q.asr.spec("asr") if q.asr else None,
-            embed=q.embed.spec("embed") if q.embed else None,
-            mos=q.mos.spec("mos") if q.mos else None,
-            batch_size=q.batch_size,
-        ),
-        "gate": Gate(
-            g.min_similarity,
-            g.max_error_rate,
-            g.min_mos,
-            g.min_duration,
-            g.max_duration,
-            calibrated=g.calibrated,
-        ),
-    }
+#: What ``run --until`` may stop after, in order.
+STEPS = ("prepare", *STAGES, "export")
 
 
 def prepare(cfg: PipelineConfig, output_dir: Path) -> CutSet:
@@ -89,38 +46,30 @@ def prepare(cfg: PipelineConfig, output_dir: Path) -> CutSet:
 
 
 def export(
-    cfg: PipelineConfig,
-    cuts: CutSet,
-    output_dir: Path,
-    on_failure: Callable[[Failure], None] | None = None,
-    failures: list[Failure] | None = None,
+    cfg: PipelineConfig, cuts: CutSet, output_dir: Path, failures: list[Failure]
 ) -> dict[str, str]:
-    """Write the configured export formats of ``cuts`` into ``output_dir``."""
-    from lhotse_triplets.export import export_formats
+    """Write the configured export formats of gated ``cuts`` into ``output_dir`` (replacing what
+    an earlier run wrote there); export failures are appended to ``failures``.
 
-    e = cfg.export
-    return export_formats(
-        cuts,
-        output_dir,
-        formats=e.formats,
-        shard_size=e.shard_size,
-        shard_hours=e.shard_hours,
-        question=e.question,
-        include_rejected=e.include_rejected,
-        sampling_rate=cfg.synthesize.sampling_rate,
-        weights=dict(e.weights),
-        num_buckets=e.num_buckets,
-        image_mode=e.image_mode,
-        duplex_tts=e.duplex_tts,
+    :return: name -> path of every output the formats name (for the summary).
+    """
+    from lhotse_triplets.export import ExportOptions, export_formats
+
+    options = dataclasses.replace(
+        ExportOptions.from_config(cfg.export),
+        sampling_rate=cfg.export.sampling_rate or cfg.synthesize.sampling_rate,
+        overwrite=True,
         settings={
             "languages": list(cfg.languages),
             "synthesize": _plain(cfg.synthesize),
             "score": _plain(cfg.score),
             "gate": _plain(cfg.gate),
         },
-        failures=failures or [],
-        on_failure=on_failure,
+        failures=failures,
+        on_failure=failures.append,
     )
+    results = export_formats(cuts, output_dir, options)
+    return {name: path for result in results.values() for name, path in result.paths.items()}
 
 
 def _plain(section: Any) -> Any:
@@ -139,7 +88,7 @@ def run_pipeline(
 ) -> Summary:
     """Run (or resume) the pipeline into ``output_dir`` and return its :class:`Summary`.
 
-    :param until: stop after this stage (``prepare``, one of :data:`STAGES`, or ``export``).
+    :param until: stop after this step (one of :data:`STEPS`).
 
     Example::
 
@@ -147,75 +96,42 @@ def run_pipeline(
         summary = run_pipeline(cfg, "out/quickstart")
         print(summary)
     """
+    if until is not None and until not in STEPS:
+        raise ValueError(f"until={until!r}; expected one of {', '.join(STEPS)}")
     start = time.perf_counter()
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.yaml").write_text(to_yaml(cfg))
+    executor = get_executor(cfg.engine, progress=progress)
     summary = Summary()
 
-    prompts = prepare(cfg, out / "prepare")
+    shards = shard_cuts(prepare(cfg, out / "prepare"), out / "prompts", cfg.shard_size)
+    summary.prompts = sum(1 for _ in read_cuts(out / "prompts")) if shards else 0
+    ran: list[str] = []
     previous = out / "prompts"
-    shards = shard_cuts(prompts, previous, cfg.shard_size)
-    summary.prompts = sum(1 for _ in read_cuts(previous)) if shards else 0
-    stage_dirs: list[Path] = []
-    if until != "prepare":
-        for name, stage in build_stages(cfg, out).items():
-            report = run_stage(
-                stage, previous, out / name, num_jobs=cfg.num_jobs, progress=progress
-            )
-            summary.stages.append(
-                {
-                    "stage": name,
-                    "cuts_in": report.cuts_in,
-                    "cuts_out": report.cuts_out,
-                    "failed": report.num_failed,
-                    "resumed_shards": report.shards_skipped,
-                }
-            )
-            stage_dirs.append(out / name)
-            previous = out / name
-            if name == until:
-                break
+    for name in STAGES if until != "prepare" else ():
+        report = executor.run(build_stage(name, cfg, out), previous, out / name)
+        summary.stages.append(report.row())
+        ran.append(name)
+        previous = out / name
+        if name == until:
+            break
 
-    if (out / "rephrase").is_dir() and "rephrase" in [s["stage"] for s in summary.stages]:
+    if "rephrase" in ran:
         rephrased = rephrase_report(read_cuts(out / "rephrase"), num_examples=0)
         summary.rephrase = {
             "text_from": dict(rephrased.kept_by.most_common()),
             "rejected_rewrites": dict(rephrased.reasons.most_common()),
         }
-    failures = _recipe_failures(out / "prepare")
-    for d in stage_dirs:
-        failures.extend(read_failures(d))
-    if (out / "gate").is_dir() and "gate" in [s["stage"] for s in summary.stages]:
+    failures = read_failures(out / "prepare")
+    for name in ran:
+        failures.extend(read_failures(out / name))
+    if "gate" in ran:
         summarize_cuts(read_cuts(out / "gate"), summary)
         if until in (None, "export"):
-            summary.outputs = export(
-                cfg,
-                read_cuts(out / "gate"),
-                out / "export",
-                on_failure=failures.append,
-                failures=failures,
-            )
-    with (out / "failed.jsonl").open("w") as f:
-        for failure in failures:
-            f.write(json.dumps(failure.to_dict(), ensure_ascii=False) + "\n")
+            summary.outputs = export(cfg, read_cuts(out / "gate"), out / "export", failures)
     summary.failed = count_failures(failures)
-    summary.outputs["failed"] = str(out / "failed.jsonl")
+    summary.outputs["failed"] = str(write_failures(out / "failed.jsonl", failures))
     summary.seconds = time.perf_counter() - start
     summary.save(out / "summary.json")
     return summary
-
-
-def _recipe_failures(prepare_dir: Path) -> list[Failure]:
-    out = []
-    for p in sorted(prepare_dir.glob("*failed*.jsonl")):
-        with p.open() as f:
-            for line in f:
-                if line.strip():
-                    d: dict[str, Any] = json.loads(line)
-                    out.append(
-                        Failure(
-                            d.get("cut_id", "?"), d.get("stage", "prepare"), d.get("reason", "?")
-                        )
-                    )
-    return out

@@ -12,12 +12,11 @@ Example::
 from lhotse_triplets.bench.prompts import load_prompts
 from lhotse_triplets.bench.report import collect_clips, write_report
 from lhotse_triplets.bench.run import run_bench
-from lhotse_triplets.bench.select import read_selection, select_engines
+from lhotse_triplets.bench.select import select_engines
 
 __all__ = [
     "collect_clips",
     "load_prompts",
-    "read_selection",
     "run_bench",
     "select_engines",
     "write_report",

@@ -19,7 +19,7 @@ from lhotse.cut import Cut
 
 from lhotse_triplets import fields
 from lhotse_triplets.audio import make_recording
-from lhotse_triplets.transforms.cuts import with_audio
+from lhotse_triplets.cuts import with_audio
 
 #: Variants and their truth (1 = good).
 VARIANTS = {"clean": 1, "noise": 0, "silence": 0, "truncated": 0, "other_prompt": 0}
@@ -102,8 +102,8 @@ def control_bench(
     from lhotse import CutSet
 
     from lhotse_triplets.config import BenchConfig, load_config
-    from lhotse_triplets.engine import read_cuts, run_stage
-    from lhotse_triplets.transforms.score import Score
+    from lhotse_triplets.engine import get_executor, read_cuts
+    from lhotse_triplets.transforms.registry import build_stage
 
     bench_dir, output_dir = Path(bench_dir), Path(output_dir)
     source = bench_dir / "synthesize" / engine / language
@@ -116,14 +116,9 @@ def control_bench(
     synth_dir.mkdir(parents=True, exist_ok=True)
     CutSet.from_cuts(cuts).to_file(synth_dir / "cuts.000000.jsonl.gz")
     (output_dir / "config.yaml").write_text((bench_dir / "config.yaml").read_text())
-    q = cfg.score
-    scorer = Score(
-        asr=q.asr.spec("asr") if q.asr else None,
-        embed=q.embed.spec("embed") if q.embed else None,
-        mos=q.mos.spec("mos") if q.mos else None,
-        batch_size=q.batch_size,
+    get_executor(cfg.engine, progress=progress).run(
+        build_stage("score", cfg), synth_dir, output_dir / "score" / "control" / language
     )
-    run_stage(scorer, synth_dir, output_dir / "score" / "control" / language, progress=progress)
     with (output_dir / "labels.csv").open("w") as f:
         f.write("cut_id,label\n")
         for cut_id, label in labels.items():

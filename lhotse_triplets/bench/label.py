@@ -27,29 +27,13 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from lhotse_triplets.bench.calibrate import load_clips
+from lhotse_triplets.bench.report import CLIP_COLUMNS
 
 logger = logging.getLogger(__name__)
 
 LABELS = ("good", "bad")
-#: Clip columns the page shows.
-PAGE_COLUMNS = (
-    "cut_id",
-    "engine",
-    "language",
-    "voice",
-    "text",
-    "asr_text",
-    "similarity",
-    "wer",
-    "cer",
-    "mos",
-    "duration",
-    "chars_per_second",
-    "rtf",
-    "good",
-    "reject_reason",
-    "gate_score",
-)
+#: Clip columns the page gets: every clip column but the audio path (audio is served by id).
+PAGE_COLUMNS = tuple(c for c in CLIP_COLUMNS if c != "audio")
 
 
 class LabelStore:

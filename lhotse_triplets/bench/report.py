@@ -28,7 +28,8 @@ from typing import Any
 from tabulate import tabulate
 
 from lhotse_triplets import fields
-from lhotse_triplets.engine import read_cuts, read_failures
+from lhotse_triplets.engine import read_cuts
+from lhotse_triplets.errors import read_failures
 from lhotse_triplets.transforms.gate import Gate, clip_features
 
 #: Columns of ``clips.csv``, in order.
@@ -40,18 +41,13 @@ CLIP_COLUMNS = [
     "prompt_id",
     "text",
     fields.ASR_TEXT,
-    fields.SIMILARITY,
-    fields.WER,
-    fields.CER,
-    fields.ERROR_RATE,
-    fields.MOS,
+    *fields.SCORES,
     "duration",
     "chars_per_second",
     fields.SYNTHESIS_SECONDS,
     "rtf",
     "good",
     fields.REJECT_REASON,
-    fields.GATE_SCORE,
     "audio",
 ]
 
@@ -90,19 +86,10 @@ def load_gate(bench_dir: str | Path, calibrated: str | Path | None = None) -> Ga
     from lhotse_triplets.config import BenchConfig, load_config
 
     cfg_path = Path(bench_dir) / "config.yaml"
-    g = load_config(cfg_path, schema=BenchConfig).gate if cfg_path.exists() else None
-    if g is None:
-        from lhotse_triplets.config import GateConfig
-
-        g = GateConfig()
-    return Gate(
-        g.min_similarity,
-        g.max_error_rate,
-        g.min_mos,
-        g.min_duration,
-        g.max_duration,
-        calibrated=calibrated if calibrated is not None else g.calibrated,
-    )
+    cfg = load_config(cfg_path if cfg_path.exists() else None, schema=BenchConfig)
+    if calibrated is not None:
+        cfg.gate.calibrated = str(calibrated)
+    return Gate.from_config(cfg)
 
 
 def collect_clips(bench_dir: str | Path, gate: Gate | None = None) -> tuple[list[dict], list[dict]]:
@@ -365,12 +352,7 @@ def write_plots(plot_dir: Path, clips: Sequence[dict], tables: dict[str, dict]) 
     ax.set_xticks(range(len(languages)), languages)
     ax.set_ylim(0, 1.05)
     ax.set_ylabel("good ratio")
-    ax.set_title("Good ratio per engine and language")
-    ax.legend(fontsize="small")
-    fig.tight_layout()
-    good_path = plot_dir / "good_ratio.png"
-    fig.savefig(good_path, dpi=110)
-    plt.close(fig)
+    good_path = _save(fig, ax, "Good ratio per engine and language", plot_dir / "good_ratio.png")
 
     fig, ax = plt.subplots(figsize=(6, 4.5))
     for engine in engines:
@@ -384,10 +366,17 @@ def write_plots(plot_dir: Path, clips: Sequence[dict], tables: dict[str, dict]) 
             ax.scatter(xs, ys, s=10, alpha=0.6, label=engine, color=colours[engine])
     ax.set_xlabel("similarity (ASR transcript vs prompt)")
     ax.set_ylabel("MOS")
-    ax.set_title("Similarity vs MOS per clip")
+    scatter_path = _save(fig, ax, "Similarity vs MOS per clip", plot_dir / "similarity_vs_mos.png")
+    return {"good_ratio_plot": str(good_path), "scatter_plot": str(scatter_path)}
+
+
+def _save(fig: Any, ax: Any, title: str, path: Path) -> Path:
+    """Title and legend ``ax``, write ``fig`` as a PNG at ``path`` and close it."""
+    import matplotlib.pyplot as plt
+
+    ax.set_title(title)
     ax.legend(fontsize="small")
     fig.tight_layout()
-    scatter_path = plot_dir / "similarity_vs_mos.png"
-    fig.savefig(scatter_path, dpi=110)
+    fig.savefig(path, dpi=110)
     plt.close(fig)
-    return {"good_ratio_plot": str(good_path), "scatter_plot": str(scatter_path)}
+    return path

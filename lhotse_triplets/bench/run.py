@@ -9,7 +9,7 @@ Layout of a benchmark directory::
     DIR/audio/<engine>/<lang>/<voice>/*.flac the clips
     DIR/clips.csv, clips.jsonl, tables/, plots/, failed.jsonl   (see :mod:`.report`)
 
-Every stage runs through :func:`lhotse_triplets.engine.run_stage`, so a killed run resumes where
+Every stage runs through the configured executor (``engine``), so a killed run resumes where
 it stopped, and a grid extended with an engine or a language only runs the new cells. Changing
 the prompts or voices of an existing cell is refused (use a new DIR).
 
@@ -27,12 +27,12 @@ from lhotse import CutSet
 from lhotse.cut import Cut
 
 from lhotse_triplets import fields
+from lhotse_triplets.backends.registry import BackendSpec
 from lhotse_triplets.bench.prompts import load_prompts, prompt_file
 from lhotse_triplets.config import BenchConfig, BenchEngineConfig, to_yaml
-from lhotse_triplets.engine import run_stage, shard_cuts
-from lhotse_triplets.recipes.llava_instruct import make_prompt_cut
-from lhotse_triplets.transforms.base import BackendSpec
-from lhotse_triplets.transforms.score import Score
+from lhotse_triplets.cuts import make_prompt_cut
+from lhotse_triplets.engine import Executor, StageReport, get_executor, shard_cuts
+from lhotse_triplets.transforms.registry import build_stage
 from lhotse_triplets.transforms.synthesize import Synthesize
 
 logger = logging.getLogger(__name__)
@@ -131,41 +131,55 @@ def plan_grid(cfg: BenchConfig) -> list[Cell]:
             raise ValueError(f"Engine label {label!r} may not contain '-' or '/'")
         spec = BackendSpec("tts", engine.name, dict(engine.options))
         tts = spec.build()
-        offered = tts.languages()
-        if engine.languages:
-            unknown = [x for x in engine.languages if x not in offered]
-            if unknown:
-                raise ValueError(
-                    f"TTS engine {label!r} does not speak {unknown}; it speaks: "
-                    f"{', '.join(offered)}"
-                )
-            languages = [x for x in engine.languages if x in cfg.languages or not cfg.languages]
-        else:
-            languages = [x for x in cfg.languages if x in offered]
-        for language in languages:
-            available = tts.voices(language)
-            voices = list(engine.voices.get(language) or available)
-            bad = [v for v in voices if v not in available]
-            if bad:
-                raise ValueError(
-                    f"TTS engine {label!r} has no voices {bad} for {language!r}; "
-                    f"available: {', '.join(available)}"
-                )
+        for language in _engine_languages(cfg, engine, tts.languages()):
             if language not in prompts:
                 prompts[language] = _prompts_for(cfg, language)
-            cell = Cell(label, language, spec, voices)
-            per_prompt = rotate_voices(len(prompts[language]), voices, cfg.voices_per_prompt)
-            for (pid, text), vs in zip(prompts[language], per_prompt):
-                cut_id = f"{label}-{language}-{pid}"
-                custom = {
-                    fields.CONVERSATION_ID: pid,
-                    fields.TURN: 0,
-                    fields.USER_TEXT: text,
-                }
-                cell.cuts.append(make_prompt_cut(cut_id, text, language, custom))
-                cell.assignments[cut_id] = vs
-            cells.append(cell)
+            voices = _engine_voices(engine, language, tts.voices(language))
+            cells.append(_cell(cfg, label, language, spec, voices, prompts[language]))
     return cells
+
+
+def _engine_languages(cfg: BenchConfig, engine: BenchEngineConfig, offered: list[str]) -> list:
+    """The benchmark languages ``engine`` is tried on (its own list, checked, or all it speaks)."""
+    if not engine.languages:
+        return [x for x in cfg.languages if x in offered]
+    unknown = [x for x in engine.languages if x not in offered]
+    if unknown:
+        raise ValueError(
+            f"TTS engine {engine_label(engine)!r} does not speak {unknown}; it speaks: "
+            f"{', '.join(offered)}"
+        )
+    return [x for x in engine.languages if x in cfg.languages or not cfg.languages]
+
+
+def _engine_voices(engine: BenchEngineConfig, language: str, available: list[str]) -> list[str]:
+    """The voices of ``engine`` tried in ``language`` (its own list, checked, or all)."""
+    voices = list(engine.voices.get(language) or available)
+    bad = [v for v in voices if v not in available]
+    if bad:
+        raise ValueError(
+            f"TTS engine {engine_label(engine)!r} has no voices {bad} for {language!r}; "
+            f"available: {', '.join(available)}"
+        )
+    return voices
+
+
+def _cell(
+    cfg: BenchConfig,
+    label: str,
+    language: str,
+    spec: BackendSpec,
+    voices: list[str],
+    prompts: list[tuple[str, str]],
+) -> Cell:
+    cell = Cell(label, language, spec, voices)
+    per_prompt = rotate_voices(len(prompts), voices, cfg.voices_per_prompt)
+    for (pid, text), vs in zip(prompts, per_prompt):
+        cut_id = f"{label}-{language}-{pid}"
+        custom = {fields.CONVERSATION_ID: pid, fields.TURN: 0, fields.USER_TEXT: text}
+        cell.cuts.append(make_prompt_cut(cut_id, text, language, custom))
+        cell.assignments[cut_id] = vs
+    return cell
 
 
 def _prompts_for(cfg: BenchConfig, language: str) -> list[tuple[str, str]]:
@@ -208,6 +222,42 @@ class BenchRun:
     cells: list[dict] = field(default_factory=list)
     seconds: float = 0.0
 
+    def add(self, cell: Cell, report: StageReport, seconds: float) -> None:
+        self.cells.append(
+            {
+                "cell": cell.key,
+                "stage": report.stage,
+                "in": report.cuts_in,
+                "out": report.cuts_out,
+                "failed": report.num_failed,
+                "resumed_shards": report.shards_skipped,
+                "seconds": round(seconds, 1),
+            }
+        )
+
+
+def _synthesize_cell(
+    cfg: BenchConfig, cell: Cell, out: Path, executor: Executor, result: BenchRun
+) -> Path:
+    """Synthesize one cell's prompts (resuming); return its stage directory."""
+    prompt_dir = out / "prompts" / cell.engine / cell.language
+    _check_grid(prompt_dir, cell)
+    shards = shard_cuts(CutSet.from_cuts(cell.cuts), prompt_dir, cfg.shard_size)
+    stage = GridSynthesize(
+        cell.assignments,
+        warmup=(cell.language, cell.voices[0], cell.cuts[0].supervisions[0].text),
+        tts={"default": cell.spec},
+        sampling_rate=cfg.sampling_rate,
+        audio_dir=out / "audio" / cell.engine,
+        audio_format=cfg.audio_format,
+        batch_size=cfg.batch_size,
+    )
+    t0 = time.perf_counter()
+    logger.info("bench: synthesize %s (%d prompts)", cell.key, len(cell.cuts))
+    synth_dir = out / "synthesize" / cell.engine / cell.language
+    result.add(cell, executor.run(stage, shards, synth_dir), time.perf_counter() - t0)
+    return synth_dir
+
 
 def run_bench(
     cfg: BenchConfig, output_dir: str | Path, *, progress: bool = True, report: bool = True
@@ -224,60 +274,15 @@ def run_bench(
     out.mkdir(parents=True, exist_ok=True)
     cells = plan_grid(cfg)
     (out / "config.yaml").write_text(to_yaml(cfg))
+    executor = get_executor(cfg.engine, progress=progress)
     result = BenchRun()
-    synth_dirs = []
-    for cell in cells:
-        prompt_dir = out / "prompts" / cell.engine / cell.language
-        _check_grid(prompt_dir, cell)
-        shards = shard_cuts(CutSet.from_cuts(cell.cuts), prompt_dir, cfg.shard_size)
-        stage = GridSynthesize(
-            cell.assignments,
-            warmup=(cell.language, cell.voices[0], cell.cuts[0].supervisions[0].text),
-            tts={"default": cell.spec},
-            sampling_rate=cfg.sampling_rate,
-            audio_dir=out / "audio" / cell.engine,
-            audio_format=cfg.audio_format,
-            batch_size=cfg.batch_size,
-        )
-        t0 = time.perf_counter()
-        logger.info("bench: synthesize %s (%d prompts)", cell.key, len(cell.cuts))
-        synth_dir = out / "synthesize" / cell.engine / cell.language
-        rep = run_stage(stage, shards, synth_dir, num_jobs=cfg.num_jobs, progress=progress)
-        result.cells.append(
-            {
-                "cell": cell.key,
-                "stage": "synthesize",
-                "in": rep.cuts_in,
-                "out": rep.cuts_out,
-                "failed": rep.num_failed,
-                "resumed_shards": rep.shards_skipped,
-                "seconds": round(time.perf_counter() - t0, 1),
-            }
-        )
-        synth_dirs.append((cell, synth_dir))
-    q = cfg.score
-    scorer = Score(
-        asr=q.asr.spec("asr") if q.asr else None,
-        embed=q.embed.spec("embed") if q.embed else None,
-        mos=q.mos.spec("mos") if q.mos else None,
-        batch_size=q.batch_size,
-    )
+    synth_dirs = [(cell, _synthesize_cell(cfg, cell, out, executor, result)) for cell in cells]
+    scorer = build_stage("score", cfg)
     for cell, synth_dir in synth_dirs:
         t0 = time.perf_counter()
         logger.info("bench: score %s", cell.key)
         score_dir = out / "score" / cell.engine / cell.language
-        rep = run_stage(scorer, synth_dir, score_dir, num_jobs=cfg.num_jobs, progress=progress)
-        result.cells.append(
-            {
-                "cell": cell.key,
-                "stage": "score",
-                "in": rep.cuts_in,
-                "out": rep.cuts_out,
-                "failed": rep.num_failed,
-                "resumed_shards": rep.shards_skipped,
-                "seconds": round(time.perf_counter() - t0, 1),
-            }
-        )
+        result.add(cell, executor.run(scorer, synth_dir, score_dir), time.perf_counter() - t0)
     result.seconds = time.perf_counter() - start
     runs_path = out / "runs.jsonl"
     with runs_path.open("a") as f:

@@ -1,38 +1,16 @@
 """``bench select``: per language, the engine with the best good ratio and its best voices.
 
-The selection is a YAML file the synthesize stage reads (``synthesize.selection`` in a pipeline
-config, ``--selection`` on ``lhotse-triplets synthesize``)::
-
-    languages:
-      en:
-        engine: kokoro            # registry name
-        label: kokoro             # the benchmark's label for it
-        options: {}               # constructor options used in the benchmark
-        voices: [jf_alpha, jm_kumo, jf_nezumi]
-        good_ratio: 0.95
-        mos: 3.9
-        clips: 60
-        voice_scores: [{voice: jf_alpha, good_ratio: 1.0, mos: 4.0, clips: 12}, ...]
-        runner_up: {engine: espeak, good_ratio: 0.70, mos: 2.6}
+It writes a selection file (:mod:`lhotse_triplets.selection`, read by the synthesize stage:
+``synthesize.selection``) with, per language, the engine, its options and voices, and what the
+benchmark measured: ``good_ratio``, ``mos``, ``similarity``, ``clips``, ``voice_scores`` and the
+``runner_up`` engine.
 """
 
 import json
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import yaml
 
 from lhotse_triplets.bench.report import collect_clips, language_tables, load_gate
-
-
-@dataclass
-class Choice:
-    """The engine and voices chosen for one language."""
-
-    engine: str
-    voices: list[str]
-    options: dict[str, Any] = field(default_factory=dict)
+from lhotse_triplets.selection import write_selection
 
 
 def _round(x: float | None, digits: int = 4) -> float | None:
@@ -115,12 +93,10 @@ def select_engines(
         "languages": languages,
     }
     if output is not None:
-        output = Path(output)
-        output.parent.mkdir(parents=True, exist_ok=True)
         header = (
-            f"# lhotse-triplets bench select {bench_dir} (top_k={top_k}, min_voices={min_voices})\n"
+            f"lhotse-triplets bench select {bench_dir} (top_k={top_k}, min_voices={min_voices})"
         )
-        output.write_text(header + yaml.safe_dump(selection, sort_keys=False, allow_unicode=True))
+        write_selection(output, selection, header)
     return selection
 
 
@@ -129,29 +105,3 @@ def _grid_backend(bench_dir: Path, engine: str, language: str) -> dict:
     if not path.exists():
         return {}
     return json.loads(path.read_text()).get("backend", {})
-
-
-def read_selection(path: str | Path) -> dict[str, Choice]:
-    """language -> :class:`Choice` from a selection YAML (see the module doc).
-
-    :raises ValueError: naming the file and the language of a malformed entry.
-    """
-    path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as e:
-        raise ValueError(f"Cannot read selection {path}: {e}") from None
-    if not isinstance(data, dict) or not isinstance(data.get("languages"), dict):
-        raise ValueError(f"{path} is not a selection file: it needs a 'languages:' mapping")
-    out = {}
-    for lang, entry in data["languages"].items():
-        if not isinstance(entry, dict) or not isinstance(entry.get("engine"), str):
-            raise ValueError(f"{path}: languages.{lang} needs an 'engine' name")
-        voices = entry.get("voices") or []
-        if not isinstance(voices, list) or not all(isinstance(v, str) for v in voices):
-            raise ValueError(f"{path}: languages.{lang}.voices must be a list of voice ids")
-        options = entry.get("options") or {}
-        if not isinstance(options, dict):
-            raise ValueError(f"{path}: languages.{lang}.options must be a mapping")
-        out[str(lang)] = Choice(entry["engine"], list(voices), dict(options))
-    return out

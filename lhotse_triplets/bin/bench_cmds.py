@@ -5,17 +5,23 @@ from pathlib import Path
 import click
 
 from lhotse_triplets.bench.calibrate import DEFAULT_FEATURES
-from lhotse_triplets.bin.cli import cli
 
 BENCH_DIR = click.argument(
     "bench_dir", metavar="DIR", type=click.Path(exists=True, file_okay=False)
 )
 
 
+CALIBRATED = click.option(
+    "--calibrated",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="Gate JSON that decides 'good' (default: the run's config gate).",
+)
+
 CELL_COLUMNS = ("cell", "stage", "in", "out", "failed", "resumed_shards", "seconds")
 
 
-@cli.group()
+@click.group()
 def bench() -> None:
     """Benchmark TTS engines, label clips, calibrate the gate, select engines per language."""
 
@@ -42,14 +48,8 @@ def run(config: str, output_dir: str, overrides: tuple[str]) -> None:
     from lhotse_triplets.bench.run import run_bench
     from lhotse_triplets.config import BenchConfig, load_config
 
-    try:
-        cfg = load_config(config, overrides, schema=BenchConfig)
-    except ValueError as e:
-        raise click.ClickException(str(e)) from None
-    try:
-        result = run_bench(cfg, output_dir, report=False)
-    except ValueError as e:
-        raise click.ClickException(str(e)) from None
+    cfg = load_config(config, overrides, schema=BenchConfig)
+    result = run_bench(cfg, output_dir, report=False)
     _echo_report(write_report(output_dir, cfg=cfg))
     from tabulate import tabulate
 
@@ -66,12 +66,7 @@ def run(config: str, output_dir: str, overrides: tuple[str]) -> None:
 
 @bench.command(context_settings=dict(show_default=True))
 @BENCH_DIR
-@click.option(
-    "--calibrated",
-    type=click.Path(exists=True, dir_okay=False),
-    default=None,
-    help="Gate JSON that decides 'good' (default: the run's config gate).",
-)
+@CALIBRATED
 @click.option("--no-plots", is_flag=True, help="Skip the PNG plots.")
 def report(bench_dir: str, calibrated: str | None, no_plots: bool) -> None:
     """Regenerate clips.csv, the per-language tables and the plots of DIR."""
@@ -84,12 +79,7 @@ def report(bench_dir: str, calibrated: str | None, no_plots: bool) -> None:
 @BENCH_DIR
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False))
 @click.option("-k", "--top-k", type=int, default=3, help="Voices kept per language.")
-@click.option(
-    "--calibrated",
-    type=click.Path(exists=True, dir_okay=False),
-    default=None,
-    help="Gate JSON that decides 'good' (default: the run's config gate).",
-)
+@CALIBRATED
 @click.option("--min-clips", type=int, default=1, help="Fewest clips for an engine to count.")
 @click.option(
     "--min-voices",
@@ -175,17 +165,14 @@ def calibrate(
         target_precision = (
             load_config(cfg_path, schema=BenchConfig).target_precision if cfg_path.exists() else 0.9
         )
-    try:
-        gate = run_calibration(
-            bench_dir,
-            labels_path,
-            output,
-            target_precision=target_precision,
-            folds=folds,
-            features=[f.strip() for f in features.split(",") if f.strip()],
-        )
-    except ValueError as e:
-        raise click.ClickException(str(e)) from None
+    gate = run_calibration(
+        bench_dir,
+        labels_path,
+        output,
+        target_precision=target_precision,
+        folds=folds,
+        features=[f.strip() for f in features.split(",") if f.strip()],
+    )
     m = gate["metrics"]["held_out_at_threshold"]
     n = gate["labels"]
     click.echo(
@@ -232,11 +219,8 @@ def control(bench_dir: str, output_dir: str, engine: str, language: str, num_cli
     from lhotse_triplets.bench.control import control_bench
     from lhotse_triplets.bench.report import write_report
 
-    try:
-        counts = control_bench(
-            bench_dir, output_dir, engine=engine, language=language, num_clips=num_clips
-        )
-    except ValueError as e:
-        raise click.ClickException(str(e)) from None
+    counts = control_bench(
+        bench_dir, output_dir, engine=engine, language=language, num_clips=num_clips
+    )
     _echo_report(write_report(output_dir))
     click.echo(f"labels: {output_dir}/labels.csv ({counts['good']} good, {counts['bad']} bad)")

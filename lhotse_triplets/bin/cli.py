@@ -1,10 +1,19 @@
-"""The ``lhotse-triplets`` command: one click group; subcommands register themselves."""
+"""The ``lhotse-triplets`` command: one click group; each ``bin`` module contributes commands.
+
+The modules under ``bin/`` define their commands without importing this one (no import cycle);
+this module adds them to the root group.
+"""
 
 import logging
 
 import click
 
 from lhotse_triplets import __version__
+from lhotse_triplets.bin.bench_cmds import bench
+from lhotse_triplets.bin.export_cmds import export
+from lhotse_triplets.bin.prepare_cmds import prepare
+from lhotse_triplets.bin.stages import STAGE_COMMANDS, run
+from lhotse_triplets.bin.voices_cmds import voices
 
 #: Errors that mean bad input (a path, a value, a missing optional package): shown as a one-line
 #: message naming the problem; ``-v`` shows the traceback instead.
@@ -39,24 +48,8 @@ def cli(verbose: bool) -> None:
         logging.getLogger("phonemizer").setLevel(logging.ERROR)
 
 
-@cli.group()
-def prepare() -> None:
-    """Import a corpus into prompt cuts (text only: image, user turn, answer, ids)."""
-
-
-@cli.group()
-def export() -> None:
-    """Write trainer-ready exports of gated cuts."""
-
-
-# Register the subcommands.
-from lhotse_triplets.bin import (  # noqa: E402,F401
-    bench_cmds,
-    export_cmds,
-    prepare_cmds,
-    stages,
-    voices_cmds,
-)
+for command in (prepare, *STAGE_COMMANDS, run, export, bench, voices):
+    cli.add_command(command)
 
 if __name__ == "__main__":
     cli()

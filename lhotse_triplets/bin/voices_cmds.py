@@ -2,10 +2,8 @@
 
 import click
 
-from lhotse_triplets.bin.cli import cli
 
-
-@cli.command(context_settings=dict(show_default=True))
+@click.command(context_settings=dict(show_default=True))
 @click.option("-e", "--engine", "engines", multiple=True, help="TTS engine(s) (default: all).")
 @click.option("-l", "--language", "languages", multiple=True, help="ISO 639-1 code(s).")
 @click.option(

@@ -1,12 +1,32 @@
-"""Sharded, resumable execution of stages (local worker processes by default)."""
+"""Sharded, resumable execution of stages behind one seam: an :class:`Executor` chosen by name
+(``engine: {name: local}`` in config; ``local`` worker processes by default)."""
 
-from lhotse_triplets.engine.local import (
+from lhotse_triplets.engine.base import (
+    EXECUTORS,
+    Executor,
     StageReport,
+    available_executors,
+    executor,
+    get_executor,
     list_shards,
+    process_shard,
     read_cuts,
-    read_failures,
-    run_stage,
     shard_cuts,
+    shard_inputs,
 )
+from lhotse_triplets.engine.local import LocalExecutor
 
-__all__ = ["StageReport", "list_shards", "read_cuts", "read_failures", "run_stage", "shard_cuts"]
+__all__ = [
+    "Executor",
+    "LocalExecutor",
+    "StageReport",
+    "EXECUTORS",
+    "available_executors",
+    "executor",
+    "get_executor",
+    "list_shards",
+    "process_shard",
+    "read_cuts",
+    "shard_cuts",
+    "shard_inputs",
+]

@@ -12,10 +12,11 @@ from lhotse_triplets import fields
 from lhotse_triplets.bench.prompts import clean_prompt, load_prompts
 from lhotse_triplets.bench.report import collect_clips, write_report
 from lhotse_triplets.bench.run import rotate_voices, run_bench
-from lhotse_triplets.bench.select import read_selection, select_engines
+from lhotse_triplets.bench.select import select_engines
 from lhotse_triplets.bin.cli import cli
 from lhotse_triplets.config import BenchEngineConfig, load_config
 from lhotse_triplets.engine import read_cuts
+from lhotse_triplets.selection import read_selection
 from lhotse_triplets.testing import REFERENCE_DATA
 from lhotse_triplets.transforms.synthesize import Synthesize
 
@@ -257,8 +258,7 @@ def test_cli_synthesize_with_selection(tmp_path):
             "synthesize",
             str(tmp_path / "in.jsonl.gz"),
             str(tmp_path / "out"),
-            "--selection",
-            str(tmp_path / "s.yaml"),
+            f"selection={tmp_path / 's.yaml'}",
         ],
     )
     assert res.exit_code == 0, res.output
@@ -271,8 +271,7 @@ def test_cli_synthesize_with_selection(tmp_path):
             "synthesize",
             str(tmp_path / "in.jsonl.gz"),
             str(tmp_path / "o2"),
-            "--selection",
-            str(tmp_path / "bad.yaml"),
+            f"selection={tmp_path / 'bad.yaml'}",
         ],
     )
     assert res.exit_code != 0 and "languages.en needs an 'engine'" in res.output

@@ -16,8 +16,8 @@ from lhotse_triplets.bench.calibrate import (
 )
 from lhotse_triplets.bench.run import run_bench
 from lhotse_triplets.bin.cli import cli
+from lhotse_triplets.cuts import with_custom
 from lhotse_triplets.testing.cuts import prompt_cut
-from lhotse_triplets.transforms.cuts import with_custom
 from lhotse_triplets.transforms.gate import CALIBRATED_REASON, CalibratedGate, Gate, is_kept
 
 from .conftest import dummy_bench_config
@@ -177,8 +177,7 @@ def test_calibrate_a_bench_and_use_the_gate_in_the_report(tmp_path, prompt_dir):
             "gate",
             str(out / "score" / "quiet" / "en"),
             str(tmp_path / "gated"),
-            "--calibrated",
-            str(out / "gate.json"),
+            f"calibrated={out / 'gate.json'}",
         ],
     )
     assert res.exit_code == 0, res.output

@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 from lhotse import CutSet
 
+from lhotse_triplets.backends import BackendSpec
 from lhotse_triplets.bench.calibrate import calibrate_gate
 from lhotse_triplets.bench.control import VARIANTS, build_control_set
 from lhotse_triplets.bench.prompts import load_prompts
-from lhotse_triplets.recipes.llava_instruct import make_prompt_cut
+from lhotse_triplets.cuts import make_prompt_cut
 from lhotse_triplets.testing import REFERENCE_DATA
-from lhotse_triplets.transforms.base import BackendSpec
 from lhotse_triplets.transforms.gate import Gate, clip_features
 from lhotse_triplets.transforms.score import Score
 from lhotse_triplets.transforms.synthesize import Synthesize

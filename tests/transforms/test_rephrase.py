@@ -6,19 +6,19 @@ import pytest
 from lhotse import CutSet
 
 from lhotse_triplets import fields
-from lhotse_triplets.backends import build
+from lhotse_triplets.backends import BackendSpec, build
 from lhotse_triplets.backends.llm.prompt import build_messages
 from lhotse_triplets.backends.llm.rules import spoken_english
-from lhotse_triplets.backends.llm.spoken import clean_supplied, verbalize
-from lhotse_triplets.testing.cuts import prompt_cut
-from lhotse_triplets.transforms.base import BackendSpec
-from lhotse_triplets.transforms.rephrase import Rephrase, rephrase_report
-from lhotse_triplets.transforms.validate import (
+from lhotse_triplets.config import RephraseConfig
+from lhotse_triplets.rephrasing.checks import (
     RewriteItem,
     RewriteValidator,
     final_answer,
     is_question_or_request,
 )
+from lhotse_triplets.rephrasing.spoken import clean_supplied, verbalize
+from lhotse_triplets.testing.cuts import prompt_cut
+from lhotse_triplets.transforms.rephrase import Rephrase, rephrase_report
 
 DUMMY_EMBED = BackendSpec("embed", "dummy")
 
@@ -135,9 +135,17 @@ def test_rules_backend_translations_and_missing():
 
 
 # --- validation ---------------------------------------------------------------------------------
+def _validator(**overrides):
+    """The validator with the rephrase stage's configured defaults."""
+    c = RephraseConfig(**overrides)
+    return RewriteValidator(
+        c.min_similarity, c.min_cross_similarity, c.min_length_ratio, c.max_length_ratio
+    )
+
+
 def _reasons(source, rewrite, language="en", source_language="en", answer=None):
     item = RewriteItem(source, rewrite, language, source_language, answer)
-    (verdict,) = RewriteValidator().validate([item], encode=None)
+    (verdict,) = _validator().validate([item], encode=None)
     return [r.split(":")[0] for r in verdict.reasons]
 
 
@@ -218,7 +226,7 @@ def test_prompt_injection():
 
 
 def test_meaning_check_uses_multilingual_similarity():
-    validator = RewriteValidator(min_similarity=0.4, min_cross_similarity=0.35)
+    validator = _validator(min_similarity=0.4, min_cross_similarity=0.35)
     encode = build("embed", "use_multilingual").encode
     items = [
         RewriteItem(Q, "What colour is that big rubber ball?", "en", "en"),

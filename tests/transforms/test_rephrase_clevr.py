@@ -8,9 +8,9 @@ import pytest
 from lhotse import CutSet
 
 from lhotse_triplets import fields
-from lhotse_triplets.backends.llm.spoken import clean_supplied
-from lhotse_triplets.backends.llm.translations import read_translation_files
 from lhotse_triplets.recipes import prepare_llava_instruct
+from lhotse_triplets.rephrasing.spoken import clean_supplied
+from lhotse_triplets.rephrasing.translations import read_translation_files
 from lhotse_triplets.testing import REFERENCE_DATA
 from lhotse_triplets.transforms.rephrase import Rephrase, rephrase_report
 

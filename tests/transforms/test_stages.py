@@ -5,9 +5,9 @@ import pytest
 from lhotse import CutSet
 
 from lhotse_triplets import fields
+from lhotse_triplets.backends import BackendSpec
 from lhotse_triplets.errors import Failure, ItemError
 from lhotse_triplets.testing.cuts import dummy_prompt_cuts, prompt_cut
-from lhotse_triplets.transforms.base import BackendSpec
 from lhotse_triplets.transforms.gate import Gate, is_kept
 from lhotse_triplets.transforms.rephrase import Rephrase
 from lhotse_triplets.transforms.score import Score

@@ -1,0 +1,195 @@
+"""The CLI as the README shows it: every command's --help, the stage commands over the run
+config schema (KEY=VALUE), and every step from prepare to export on the dummy backends."""
+
+import re
+
+import pytest
+import yaml
+from click.testing import CliRunner
+from lhotse import CutSet
+
+from lhotse_triplets import fields
+from lhotse_triplets.bin.cli import cli
+from lhotse_triplets.engine import read_cuts
+
+DUMMY_SCORE = ["asr.name=dummy", "embed.name=dummy", "mos.name=dummy"]
+TWO_DUMMY_VOICES = ["tts.default.name=dummy", "voices_per_prompt=2"]
+
+
+def invoke(*args, ok: bool = True) -> str:
+    result = CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+    if ok:
+        assert result.exit_code == 0, result.output
+    else:
+        assert result.exit_code != 0, result.output
+    return result.output
+
+
+@pytest.fixture
+def gated(tmp_path):
+    """prepare -> rephrase (en, zh) -> synthesize (2 voices) -> score -> gate, from the CLI."""
+    invoke("prepare", "sample", tmp_path / "p", "-n", 3)
+    manifest = tmp_path / "p" / "llava_instruct_cuts_train.jsonl.gz"
+    invoke("rephrase", manifest, tmp_path / "r", "languages=[en,zh]", "shard_size=2")
+    invoke("synthesize", tmp_path / "r", tmp_path / "s", *TWO_DUMMY_VOICES)
+    invoke("score", tmp_path / "s", tmp_path / "q", *DUMMY_SCORE)
+    out = invoke("gate", tmp_path / "q", tmp_path / "g", "min_mos=2.0")
+    assert "failed" in out
+    return tmp_path / "g"
+
+
+def test_unknown_config_key_is_named(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("synthesize:\n  voices_per_promt: 2\n")
+    assert "voices_per_promt" in invoke("run", path, "-o", tmp_path / "o", ok=False)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        [],
+        ["prepare"],
+        ["prepare", "llava_instruct"],
+        ["prepare", "llava-instruct"],
+        ["prepare", "sample"],
+        ["rephrase"],
+        ["synthesize"],
+        ["score"],
+        ["gate"],
+        ["export"],
+        ["export", "shar"],
+        ["export", "triplets"],
+        ["export", "nemo"],
+        ["export", "triplet_files"],
+        ["export", "triplet-files"],
+        ["export", "hf"],
+        ["export", "duplex"],
+        ["export", "report"],
+        ["bench"],
+        ["bench", "run"],
+        ["bench", "label"],
+        ["bench", "calibrate"],
+        ["bench", "select"],
+        ["bench", "control"],
+        ["voices"],
+        ["run"],
+    ],
+)
+def test_help_everywhere(command):
+    assert "Usage:" in invoke(*command, "--help")
+
+
+def test_stage_help_lists_the_keys_and_their_defaults():
+    out = invoke("gate", "--help")
+    assert "min_similarity: 0.6" in out and "max_duration: 30.0" in out
+    assert "tts:" in invoke("synthesize", "--help")
+
+
+def test_stage_commands_read_the_run_config_schema(tmp_path):
+    invoke("prepare", "sample", tmp_path / "p", "-n", 1)
+    manifest = tmp_path / "p" / "llava_instruct_cuts_train.jsonl.gz"
+    # An unknown key is named, with the keys that exist.
+    out = invoke("rephrase", manifest, tmp_path / "x", "min_similarty=0.5", ok=False)
+    assert "min_similarty" in out and "min_similarity" in out
+    assert "KEY=VALUE" in invoke("synthesize", manifest, tmp_path / "x", "novalue", ok=False)
+    # A run config file gives the stage its section and the shared keys (languages).
+    config = tmp_path / "run.yaml"
+    config.write_text(yaml.safe_dump({"languages": ["fr"], "rephrase": {"embed": None}}))
+    invoke("rephrase", manifest, tmp_path / "r", "--config", config)
+    assert {c.supervisions[0].language for c in read_cuts(tmp_path / "r")} == {"fr"}
+    # Keys outside the stage's section are dotted from the top; section keys need no prefix.
+    invoke("rephrase", manifest, tmp_path / "r2", "-c", config, "languages=[en,fr]", "embed=null")
+    assert {c.supervisions[0].language for c in read_cuts(tmp_path / "r2")} == {"en", "fr"}
+
+
+def test_cli_stage_by_stage(gated, tmp_path):
+    n = sum(1 for _ in read_cuts(gated))
+    kept = sum(1 for c in read_cuts(gated) if not c.custom.get(fields.REJECT_REASON))
+    assert n == 2 * len(list(read_cuts(tmp_path / "r"))) > 0 and 0 < kept <= n
+    # Rerunning a stage command resumes: nothing is redone, nothing duplicated.
+    again = invoke("synthesize", tmp_path / "r", tmp_path / "s", *TWO_DUMMY_VOICES)
+    assert re.search(r"\((\d+) of \1 shards already done\)", again), again
+    assert sum(1 for _ in read_cuts(tmp_path / "s")) == n
+    # The executor is chosen from the config, as in `run`.
+    invoke("score", tmp_path / "s", tmp_path / "q2", *DUMMY_SCORE, "engine.num_workers=2")
+    assert sorted(c.id for c in read_cuts(tmp_path / "q2")) == sorted(
+        c.id for c in read_cuts(tmp_path / "q")
+    )
+
+
+def test_backend_options_reach_the_backend(tmp_path):
+    invoke("prepare", "sample", tmp_path / "p", "-n", 1)
+    manifest = tmp_path / "p" / "llava_instruct_cuts_train.jsonl.gz"
+    invoke(
+        "synthesize",
+        manifest,
+        tmp_path / "s",
+        "tts.default.name=dummy",
+        "tts.default.options.num_voices=2",
+        "voices_per_prompt=5",
+    )
+    voices = {c.supervisions[0].speaker for c in read_cuts(tmp_path / "s")}
+    assert voices == {"v0", "v1"}  # 5 asked, the engine was built with 2
+
+
+def test_run_until_stops_after_a_stage(tmp_path):
+    config = tmp_path / "dummy.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "prepare": {"recipe": "sample", "options": {"num_conversations": 2}},
+                "synthesize": {"tts": {"default": {"name": "dummy"}}},
+            }
+        )
+    )
+    out = tmp_path / "run"
+    invoke("run", config, "-o", out, "--until", "synthesize")
+    assert (out / "synthesize").is_dir()
+    assert not (out / "score").exists() and not (out / "export").exists()
+
+
+def test_every_export_from_the_cli(gated, tmp_path):
+    kept = sum(1 for c in read_cuts(gated) if not c.custom.get(fields.REJECT_REASON))
+    invoke("export", "shar", gated, tmp_path / "e")
+    assert len(CutSet.from_shar(in_dir=tmp_path / "e" / "shar")) == kept > 0
+    assert (tmp_path / "e" / "nemo_data.yaml").is_file()
+    invoke("export", "triplets", gated, tmp_path / "t")
+    assert len((tmp_path / "t" / "triplets.jsonl").read_text().splitlines()) == kept
+    invoke("export", "triplets", gated, tmp_path / "t", "triplets_format=csv")
+    assert len((tmp_path / "t" / "triplets.csv").read_text().splitlines()) == kept + 1
+    invoke("export", "nemo", gated, tmp_path / "n", "weights.en=2")
+    assert (tmp_path / "n" / "nemo" / "nemo_data.yaml").is_file()
+    langs = sorted(p.name for p in (tmp_path / "n" / "nemo").iterdir() if p.is_dir())
+    assert langs == ["en", "zh"]
+    invoke("export", "triplet-files", gated, tmp_path / "f")
+    assert len(list((tmp_path / "f" / "files").glob("*/*/*.wav"))) == kept
+    invoke("export", "hf", gated, tmp_path / "h")
+    assert (tmp_path / "h" / "hf" / "README.md").is_file()
+    invoke("export", "duplex", gated, tmp_path / "d", "duplex_tts=dummy")
+    assert len(CutSet.from_shar(in_dir=tmp_path / "d" / "duplex")) > 0
+    invoke("export", "report", gated, tmp_path / "rep")
+    assert f"{kept} clips kept" in (tmp_path / "rep" / "report" / "report.md").read_text()
+
+
+def test_export_shar_question_and_rejected_flags(tmp_path):
+    invoke("prepare", "sample", tmp_path / "p", "-n", 2)
+    invoke("rephrase", tmp_path / "p" / "llava_instruct_cuts_train.jsonl.gz", tmp_path / "r")
+    invoke("synthesize", tmp_path / "r", tmp_path / "s", "tts.default.name=dummy")
+    invoke("score", tmp_path / "s", tmp_path / "q", *DUMMY_SCORE)
+    invoke("gate", tmp_path / "q", tmp_path / "g", "min_mos=4.9")  # dummy MOS ~2.4: all rejected
+    n = sum(1 for _ in read_cuts(tmp_path / "g"))
+    invoke("export", "shar", tmp_path / "g", tmp_path / "none")
+    assert not list((tmp_path / "none" / "shar").glob("cuts.*"))
+    invoke(
+        "export", "shar", tmp_path / "g", tmp_path / "all", "include_rejected=true", "question=''"
+    )
+    shar = list(CutSet.from_shar(in_dir=tmp_path / "all" / "shar"))
+    assert len(shar) == n > 0
+    assert {c.custom[fields.QUESTION] for c in shar} == {""}
+
+
+def test_bad_input_is_one_line_naming_it(gated, tmp_path):
+    out = invoke("export", "nemo", gated, tmp_path / "x(1)", ok=False)
+    assert out.startswith("Error: ValueError: Export path") and "Traceback" not in out
+    out = invoke("export", "shar", gated, tmp_path / "e", "shard_size=many", ok=False)
+    assert out.startswith("Error: ValueError: Invalid configuration") and "shard_size" in out
