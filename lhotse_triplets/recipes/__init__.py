@@ -1,31 +1,43 @@
-"""Recipes: ``prepare_<corpus>()`` functions that turn source corpora into prompt cuts."""
+"""Recipes: ``prepare_<corpus>()`` functions that turn source corpora into cuts.
 
-from collections.abc import Callable
+A recipe is one module (or package) holding a ``prepare_<corpus>`` function decorated with
+:func:`recipe`; the shared bookkeeping (output names, completion marker, writer, failed log) is
+:func:`~lhotse_triplets.recipes.utils.prepare_manifest`. Built-in recipes are imported on first
+use (``_BUILTIN_MODULES`` in :mod:`.registry`).
 
-from lhotse import CutSet
+Example::
 
-from lhotse_triplets.recipes.llava_instruct import prepare_llava_instruct
-from lhotse_triplets.recipes.sample import generate_sample_corpus, prepare_sample
+    from lhotse_triplets.recipes import get_recipe
+    cuts = get_recipe("sample")(output_dir="data/sample", num_conversations=5)
+"""
 
-#: Recipes ``run`` can use (``prepare.recipe`` in a pipeline config): name -> prepare function
-#: taking ``output_dir`` and keyword options.
-RECIPES: dict[str, Callable[..., CutSet]] = {
-    "sample": prepare_sample,
-    "llava_instruct": prepare_llava_instruct,
+import importlib
+from typing import Any
+
+from lhotse_triplets.recipes.registry import RECIPES, available_recipes, get_recipe, recipe
+from lhotse_triplets.recipes.utils import prepare_manifest
+
+#: Prepare functions exported here, imported from their module when first asked for.
+_LAZY = {
+    "prepare_llava_instruct": "lhotse_triplets.recipes.llava_instruct",
+    "prepare_sample": "lhotse_triplets.recipes.sample",
+    "generate_sample_corpus": "lhotse_triplets.recipes.sample",
 }
 
 
-def get_recipe(name: str) -> Callable[..., CutSet]:
-    """The prepare function registered as ``name``; ``ValueError`` listing known names."""
-    if name not in RECIPES:
-        raise ValueError(f"Unknown recipe {name!r}; known recipes: {', '.join(sorted(RECIPES))}")
-    return RECIPES[name]
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = [
     "RECIPES",
+    "available_recipes",
     "generate_sample_corpus",
     "get_recipe",
     "prepare_llava_instruct",
+    "prepare_manifest",
     "prepare_sample",
+    "recipe",
 ]

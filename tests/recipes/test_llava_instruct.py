@@ -189,6 +189,42 @@ def test_bad_input_is_recorded_and_skipped(tmp_path):
     assert load_image(by_id["good-t0"]).size == (16, 12)
 
 
+def test_image_file_names_of_unusual_ids(tmp_path):
+    images = tmp_path / "images"
+    images.mkdir()
+    (images / "a b.png").write_bytes(_png((1, 2, 3)))  # named by the corpus's own id
+    (images / "c_d.png").write_bytes(_png((4, 5, 6)))  # named by the safe name of "c/d"
+    rows = [
+        {"id": "a b", "conversations": _chat("Q?", "A.")},
+        {"id": "c/d", "conversations": _chat("Q?", "A.")},
+        {"id": "e f", "conversations": _chat("Q?", "A.")},
+    ]
+    out = tmp_path / "out"
+    cuts = prepare_llava_instruct(
+        _write_jsonl(tmp_path / "rows.jsonl", rows), out, image_dir=images
+    )
+    by_id = {c.id: c for c in cuts}
+    assert load_image_bytes(by_id["a b-t0"]) == (images / "a b.png").read_bytes()
+    assert load_image_bytes(by_id["c/d-t0"]) == (images / "c_d.png").read_bytes()
+    (reason,) = _failures(out / "llava_instruct_failed_train.jsonl").values()
+    assert reason == (
+        f"missing image: tried {images / 'e f'}.{{png,jpg,jpeg,webp}} "
+        f"or {images / 'e_f'}.{{png,jpg,jpeg,webp}}"
+    )
+
+    # embedded images are written under the safe name of the id
+    row = {"id": "x y/(z)", "conversations": _chat("Q?", "A."), "images": [_png((7, 8, 9))]}
+    (cut,) = llava_row_to_cuts(row, fallback_id="row-0", image_output_dir=tmp_path / "written")
+    assert [p.name for p in (tmp_path / "written").iterdir()] == ["x_y_z.png"]
+    assert load_image_bytes(cut) == row["images"][0]
+
+
+def test_image_dir_must_be_a_folder(tmp_path):
+    rows = [{"id": "a", "conversations": _chat("Q?", "A.")}]
+    with pytest.raises(NotADirectoryError, match="image_dir is not a folder"):
+        prepare_llava_instruct(_write_jsonl(tmp_path / "a.jsonl", rows), image_dir=tmp_path / "no")
+
+
 def test_without_image_dir_is_text_only(tmp_path):
     rows = [{"id": "a", "image": "a.png", "conversations": _chat("<image>\nQ?", "A.")}]
     (cut,) = prepare_llava_instruct(_write_jsonl(tmp_path / "a.jsonl", rows))

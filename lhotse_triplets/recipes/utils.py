@@ -1,0 +1,237 @@
+"""The bookkeeping every recipe shares: output names, completion markers, writer, failed log.
+
+A recipe only parses its corpus into cuts (and :class:`~lhotse_triplets.errors.Failure` records
+for items it cannot use) and hands them to :func:`prepare_manifest`, which writes, in
+``output_dir``:
+
+- ``<corpus>_cuts_<part>.jsonl.gz``: the cuts, written lazily (``CutSet.open_writer``);
+- ``<corpus>_failed_<part>.jsonl``: one line per failed item (cut id, stage, reason);
+- ``.<corpus>_<part>.completed``: written last; it stores the run's parameters, so a rerun with
+  the same parameters returns the finished manifest without redoing it, and a changed one redoes
+  the part.
+
+Without ``output_dir`` the cuts are collected in memory and nothing is written.
+
+Example::
+
+    def prepare_toy(corpus_dir, output_dir=None, part="train"):
+        items = (toy_row_to_cut(row) for row in read_rows(corpus_dir, part))
+        params = {"corpus_dir": str(corpus_dir), "part": part}
+        return prepare_manifest(items, corpus="toy", part=part, output_dir=output_dir,
+                                params=params)
+"""
+
+import json
+import logging
+import re
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sized
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from itertools import chain
+from pathlib import Path
+from typing import Any
+
+from lhotse import CutSet
+from lhotse.cut import Cut
+from lhotse.utils import Pathlike
+from tqdm.auto import tqdm
+
+from lhotse_triplets.errors import Failure, FailureLog, log_failure, read_failures
+
+logger = logging.getLogger(__name__)
+
+#: What a recipe yields: a cut, a failure, or the outputs of one source item (one progress step).
+Output = Cut | Failure
+Item = Output | Iterable[Output]
+
+_CUTS_NAME = re.compile(r"(?P<corpus>.+?)_cuts_(?P<part>.+)\.jsonl\.gz")
+
+
+@dataclass(frozen=True)
+class RecipeFiles:
+    """The files of one prepared part of a corpus inside ``output_dir``.
+
+    Example::
+
+        >>> RecipeFiles("llava_instruct", "train", Path("out")).cuts
+        PosixPath('out/llava_instruct_cuts_train.jsonl.gz')
+    """
+
+    corpus: str
+    part: str
+    output_dir: Path
+
+    @property
+    def cuts(self) -> Path:
+        """The cut manifest: ``<corpus>_cuts_<part>.jsonl.gz``."""
+        return self.output_dir / f"{self.corpus}_cuts_{self.part}.jsonl.gz"
+
+    @property
+    def failed(self) -> Path:
+        """The failed log: ``<corpus>_failed_<part>.jsonl``."""
+        return self.output_dir / f"{self.corpus}_failed_{self.part}.jsonl"
+
+    @property
+    def marker(self) -> Path:
+        """The completion marker: ``.<corpus>_<part>.completed`` (the run's parameters)."""
+        return self.output_dir / f".{self.corpus}_{self.part}.completed"
+
+    @classmethod
+    def of_cuts(cls, path: Pathlike) -> "RecipeFiles | None":
+        """The files a cut manifest named ``<corpus>_cuts_<part>.jsonl.gz`` belongs to."""
+        path = Path(path)
+        match = _CUTS_NAME.fullmatch(path.name)
+        return cls(match["corpus"], match["part"], path.parent) if match else None
+
+    def is_complete(self, params: Mapping[str, Any]) -> bool:
+        """Whether the cuts exist and the marker holds exactly ``params``."""
+        try:
+            done = json.loads(self.marker.read_text())
+        except (OSError, ValueError):
+            return False
+        return self.cuts.is_file() and done == _as_json(params)
+
+    def mark_complete(self, params: Mapping[str, Any]) -> None:
+        """Write the completion marker holding ``params``."""
+        self.marker.write_text(json.dumps(params, sort_keys=True, default=str))
+
+
+@dataclass
+class PrepareCounts:
+    """What a run gave: the number of cuts, and the failures by reason."""
+
+    cuts: int = 0
+    failed: Counter = field(default_factory=Counter)
+
+    def log(self, corpus: str) -> None:
+        """The end-of-run log line: cuts written, failed items by reason."""
+        logger.info(
+            "Prepared %d cuts of %s; %d items failed%s",
+            self.cuts,
+            corpus,
+            sum(self.failed.values()),
+            "".join(f"\n  {n} x {reason}" for reason, n in self.failed.most_common()),
+        )
+
+
+def prepare_manifest(
+    items: Iterable[Item],
+    *,
+    corpus: str,
+    part: str,
+    output_dir: Pathlike | None = None,
+    params: Mapping[str, Any] | None = None,
+    total: int | None = None,
+    desc: str | None = None,
+) -> CutSet:
+    """Write a recipe's cuts and failures to ``output_dir`` (or keep them in memory).
+
+    ``items`` is consumed only when the part is not already prepared with the same ``params``;
+    its first item is drawn before any output is opened, so a source that cannot be read leaves
+    earlier outputs as they were.
+
+    :param items: cuts, :class:`Failure` records, or lists of both (the outputs of one source
+        item, counted as one step of the progress bar).
+    :param corpus: the corpus name in the output names, e.g. ``"llava_instruct"``.
+    :param part: the split or part in the output names, e.g. ``"train"``.
+    :param output_dir: where the manifest, failed log and marker go; ``None``: in memory.
+    :param params: JSON-able values the run depends on (stored in the completion marker).
+    :param total: the number of items, for the progress bar (``len(items)`` when it has one).
+    :param desc: the progress bar's label (default ``"Preparing <corpus>"``).
+    :return: the cuts, lazily read from the manifest when written.
+
+    Example::
+
+        >>> cuts = prepare_manifest([cut, Failure("x-t0", "prepare", "empty user turn")],
+        ...                         corpus="toy", part="train", output_dir="out")
+    """
+    files = RecipeFiles(corpus, part, Path(output_dir)) if output_dir is not None else None
+    params = dict(params or {})
+    if files is not None and files.is_complete(params):
+        logger.info("%s is already prepared (%s exists); not redoing it.", files.cuts, files.marker)
+        return CutSet.from_jsonl_lazy(files.cuts)
+    if total is None and isinstance(items, Sized):
+        total = len(items)
+    items = _drawn_first(items)
+    if files is not None:
+        files.output_dir.mkdir(parents=True, exist_ok=True)
+        files.marker.unlink(missing_ok=True)
+    with ExitStack() as stack:
+        cuts_path = files.cuts if files is not None else None
+        writer = stack.enter_context(CutSet.open_writer(cuts_path, overwrite=True))
+        on_failure = log_failure
+        if files is not None:
+            on_failure = stack.enter_context(FailureLog(files.failed, echo=True)).write
+        progress = tqdm(items, total=total, desc=desc or f"Preparing {corpus}", unit="item")
+        counts = _drain(progress, writer.write, on_failure)
+    counts.log(corpus)
+    if files is None:
+        return writer.open_manifest() or CutSet()
+    files.mark_complete(params)
+    return CutSet.from_jsonl_lazy(files.cuts)
+
+
+def file_stamp(path: Pathlike) -> list[int] | None:
+    """``[size, mtime_ns]`` of a file (``None`` for anything else): a completion marker's way
+    to notice that a source file changed.
+
+    Example::
+
+        >>> params = {"source": "rows.jsonl", "source_stat": file_stamp("rows.jsonl")}
+    """
+    path = Path(path)
+    if not path.is_file():
+        return None
+    stat = path.stat()
+    return [stat.st_size, stat.st_mtime_ns]
+
+
+def describe_prepared(cuts: CutSet) -> str:
+    """One line saying how many cuts a recipe gave, where they are, and how many items failed.
+
+    Example::
+
+        >>> describe_prepared(prepare_sample("data/sample"))
+        'Prepared 27 cuts in data/sample/llava_instruct_cuts_train.jsonl.gz (0 failed)'
+    """
+    num_cuts = sum(1 for _ in cuts)
+    path = getattr(cuts.data, "path", None)
+    files = RecipeFiles.of_cuts(path) if path is not None else None
+    if files is None:
+        return f"Prepared {num_cuts} cuts (in memory)"
+    if not files.failed.is_file():
+        return f"Prepared {num_cuts} cuts in {files.cuts}"
+    num_failed = len(read_failures(files.failed))
+    where = f", see {files.failed}" if num_failed else ""
+    return f"Prepared {num_cuts} cuts in {files.cuts} ({num_failed} failed{where})"
+
+
+def _drain(
+    items: Iterable[Item],
+    write_cut: Callable[[Cut], None],
+    write_failure: Callable[[Failure], None],
+) -> PrepareCounts:
+    counts = PrepareCounts()
+    for item in items:
+        for output in (item,) if isinstance(item, (Cut, Failure)) else item:
+            if isinstance(output, Failure):
+                write_failure(output)
+                counts.failed[output.reason.split(":")[0]] += 1
+            else:
+                write_cut(output)
+                counts.cuts += 1
+    return counts
+
+
+def _drawn_first(items: Iterable[Item]) -> Iterator[Item]:
+    """``items`` with the first one already drawn (a source that cannot be read raises here)."""
+    iterator = iter(items)
+    for first in iterator:
+        return chain([first], iterator)
+    return iter(())
+
+
+def _as_json(params: Mapping[str, Any]) -> Any:
+    """``params`` as they read back from a marker (tuples as lists, paths as strings)."""
+    return json.loads(json.dumps(params, sort_keys=True, default=str))
