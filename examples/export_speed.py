@@ -14,19 +14,17 @@ from lhotse import CutSet
 from lhotse.utils import fastcopy
 
 import lhotse_triplets.testing.backends  # noqa: F401  (the dummy TTS for duplex)
-from lhotse_triplets.export import export_formats
+from lhotse_triplets.export import available_formats, export_formats
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.export.dialogues import dialogue_cuts  # noqa: E402
 
-DIRS = {
-    "shar": "shar",
-    "nemo": "nemo",
-    "triplet_files": "files",
-    "hf": "hf",
-    "duplex": "duplex",
-    "report": "report",
-}
+
+def size(paths: list[Path]) -> int:
+    """Bytes in the files and folders ``paths``."""
+    files = [f for p in paths for f in ([p] if p.is_file() else p.rglob("*")) if f.is_file()]
+    return sum(f.stat().st_size for f in files)
+
 
 with tempfile.TemporaryDirectory() as tmp:
     src = Path(tmp) / "src"
@@ -44,10 +42,12 @@ with tempfile.TemporaryDirectory() as tmp:
         f"{len(cuts)} cuts, {kept:.0f} s of kept audio\n\n| format | time | size |\n|---|---|---|"
     )
     out = Path(tmp) / "out"
-    for fmt, name in DIRS.items():
+    out.mkdir()
+    for fmt in available_formats():
+        before = set(out.iterdir())
         start = time.perf_counter()
         export_formats(cuts, out, formats=[fmt], duplex_tts="dummy")
         seconds = time.perf_counter() - start
-        size = sum(f.stat().st_size for f in (out / name).rglob("*") if f.is_file())
-        print(f"| {fmt} | {seconds:.2f} s | {size / 1e6:.2f} MB |")
+        written = sorted(set(out.iterdir()) - before)  # the format's own entries
+        print(f"| {fmt} | {seconds:.2f} s | {size(written) / 1e6:.2f} MB |")
     shutil.rmtree(out)

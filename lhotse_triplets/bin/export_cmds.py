@@ -1,220 +1,169 @@
-"""``lhotse-triplets export ...``: one command per format. ``IN`` is a manifest or stage dir."""
+"""``lhotse-triplets export FORMAT IN OUT [KEY=VALUE ...]``: one command per registered format.
 
-from pathlib import Path
+The commands are generated from the export registry when click asks for them, so a format
+registered later (``@exporter("name")``) gets its command too. ``IN`` is a manifest or a stage
+directory, ``OUT`` an export directory (the same as ``run``'s ``DIR/export``), the keys those of
+the ``export`` section of the pipeline config.
+
+Example::
+
+    lhotse-triplets export shar out/gate out/export include_rejected=true question='""'
+    lhotse-triplets export nemo out/gate out/export --overwrite weights.en=2 image_mode=path
+"""
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from lhotse_triplets.bin.cli import export
+from lhotse_triplets.errors import Failure
 
-_opts = dict(context_settings=dict(show_default=True))
+if TYPE_CHECKING:
+    from lhotse_triplets.export import ExportOptions
 
-
-def _in_out(f):
-    f = click.argument("output_dir", metavar="OUT", type=click.Path())(f)
-    return click.argument("input_path", metavar="IN", type=click.Path(exists=True))(f)
-
-
-def _failures():
-    failures = []
-    return failures, failures.append
+#: ``sampling_rate`` of the export commands when the config leaves it ``null`` (``run`` takes the
+#: synthesize stage's rate instead).
+CLI_SAMPLING_RATE = 16000
+#: Failures listed after an export.
+SHOWN_FAILURES = 10
 
 
-def _summary(title: str, counts, paths: dict[str, str], failures) -> None:
-    click.echo(f"{title}: {counts}")
-    for name, path in paths.items():
-        click.echo(f"  {name}: {path}")
-    for failure in failures[:10]:
-        click.echo(f"  failed: {failure.cut_id} ({failure.stage}): {failure.reason}")
-    if len(failures) > 10:
-        click.echo(f"  ... and {len(failures) - 10} more failures")
+class ExportGroup(click.Group):
+    """A click group whose commands are the registered export formats, looked up when asked."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        from lhotse_triplets.export import available_formats
+
+        return sorted({*available_formats(), *self.commands})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        from lhotse_triplets.export import available_formats
+
+        if cmd_name in self.commands:
+            return self.commands[cmd_name]
+        if cmd_name not in available_formats():
+            return None
+        return format_command(cmd_name)
 
 
-@export.command("shar", **_opts)
-@_in_out
-@click.option("--shard-size", type=int, default=1000, help="Cuts per Shar shard (0: no limit).")
-@click.option("--shard-hours", type=float, default=None, help="Audio hours per shard.")
-@click.option(
-    "--question", default=None, help="Text turn before the audio in NeMo's sqa_as_conversation."
+export = ExportGroup(
+    "export",
+    help="Write trainer-ready exports of gated cuts (one command per registered format).",
+    context_settings={"token_normalize_func": lambda s: s.replace("-", "_")},
 )
-@click.option("--num-buckets", type=int, default=30, help="Buckets estimated for the NeMo YAML.")
-@click.option("--include-rejected", is_flag=True, help="Also export cuts the gate rejected.")
-def shar(
-    input_path, output_dir, shard_size, shard_hours, question, num_buckets, include_rejected
+
+
+_KEYS_EPILOG = (
+    "KEY=VALUE pairs set keys of the export section of the pipeline config (e.g. "
+    "shard_size=500 weights.en=2 question='\"\"'); other keys are taken from the top "
+    "(e.g. synthesize.sampling_rate). KEY=null unsets a key."
+)
+
+
+def format_command(name: str) -> click.Command:
+    """The ``export NAME IN OUT [KEY=VALUE ...]`` command of the registered format ``name``.
+
+    Example::
+
+        >>> format_command("shar").help
+        'Lhotse Shar (audio and image bytes inside) + the NeMo sqa_as_conversation YAML ...'
+    """
+    from lhotse_triplets.export import get_exporter
+
+    doc = (get_exporter(name).__doc__ or name).strip().splitlines()[0]
+
+    @click.command(name, help=doc, short_help=doc, epilog=_KEYS_EPILOG)
+    @click.argument("input_path", metavar="IN", type=click.Path(exists=True))
+    @click.argument("output_dir", metavar="OUT", type=click.Path())
+    @click.argument("pairs", metavar="[KEY=VALUE]...", nargs=-1)
+    @click.option(
+        "--config",
+        "config_file",
+        type=click.Path(exists=True, dir_okay=False),
+        help="A pipeline config; its export section is read (KEY=VALUE pairs override it).",
+    )
+    @click.option("--overwrite", is_flag=True, help="Replace this format's earlier export in OUT.")
+    @click.option(
+        "--failed",
+        "failed_path",
+        type=click.Path(exists=True),
+        help="A failed log (or folder of them) listed in the report.",
+    )
+    def command(
+        input_path: str,
+        output_dir: str,
+        pairs: tuple[str, ...],
+        config_file: str | None,
+        overwrite: bool,
+        failed_path: str | None,
+    ) -> None:
+        run_export(name, input_path, output_dir, pairs, config_file, overwrite, failed_path)
+
+    return command
+
+
+def run_export(
+    name: str,
+    input_path: str,
+    output_dir: str,
+    pairs: Sequence[str] = (),
+    config_file: str | None = None,
+    overwrite: bool = False,
+    failed_path: str | None = None,
 ) -> None:
-    """Lhotse Shar (flac audio, image bytes inside) + NeMo data config YAML."""
+    """Export the cuts of ``input_path`` as the format ``name`` into ``output_dir`` and print
+    what was written (the body of every ``export`` command).
+
+    :raises ValueError: for an unknown key or value (naming it).
+    """
     from lhotse_triplets.engine import read_cuts
-    from lhotse_triplets.export import export_formats
+    from lhotse_triplets.export import get_exporter
 
-    failures, on_failure = _failures()
-    outputs = export_formats(
-        read_cuts(input_path),
-        output_dir,
-        formats=["shar"],
-        shard_size=shard_size or None,
-        shard_hours=shard_hours,
-        question=question,
-        num_buckets=num_buckets,
-        include_rejected=include_rejected,
-        on_failure=on_failure,
-    )
-    _summary("shar", f"{len(failures)} failed", outputs, failures)
-
-
-@export.command("nemo", **_opts)
-@_in_out
-@click.option("--shard-size", type=int, default=1000, help="Conversations per shard (0: none).")
-@click.option("--shard-hours", type=float, default=None, help="Audio hours per shard.")
-@click.option("--question", default=None, help="Text turn before each audio turn ('' for none).")
-@click.option("--system-prompt", default=None, help="System turn opening every conversation.")
-@click.option(
-    "--image-mode",
-    type=click.Choice(["embed", "path"]),
-    default="embed",
-    help="Image in custom: base64 bytes, or a path under OUT/images.",
-)
-@click.option(
-    "-w", "--weight", "weights", multiple=True, help="LANG=WEIGHT blend weight in the YAML."
-)
-@click.option("--num-buckets", type=int, default=30, help="Buckets estimated for the YAML.")
-@click.option("--overwrite", is_flag=True, help="Replace an existing export in OUT.")
-def nemo(
-    input_path,
-    output_dir,
-    shard_size,
-    shard_hours,
-    question,
-    system_prompt,
-    image_mode,
-    weights,
-    num_buckets,
-    overwrite,
-) -> None:
-    """NeMo multimodal_conversation, tarred (multi-turn; one folder per language) + YAML."""
-    from lhotse_triplets.engine import read_cuts
-    from lhotse_triplets.export import export_nemo_conversations, write_conversation_config
-
-    parsed = {}
-    for item in weights:
-        lang, sep, value = item.partition("=")
-        if not sep:
-            raise click.BadParameter(f"{item!r}: expected LANG=WEIGHT", param_hint="--weight")
-        parsed[lang] = float(value)
-    failures, on_failure = _failures()
-    result = export_nemo_conversations(
-        read_cuts(input_path),
-        output_dir,
-        shard_size=shard_size or None,
-        shard_hours=shard_hours,
-        question=question,
-        system_prompt=system_prompt,
-        image_mode=image_mode,
+    failures: list[Failure] = []
+    options = command_options(
+        pairs,
+        config_file,
         overwrite=overwrite,
-        on_failure=on_failure,
-    )
-    paths = {
-        lang: f"{len(p)} shard(s) in {Path(p[0][0]).parent}" for lang, p in result.shards.items()
-    }
-    if result.shards:
-        config = write_conversation_config(result, weights=parsed, num_buckets=num_buckets)
-        paths["config"] = str(config)
-    _summary("conversations", result.counts, paths, failures)
-
-
-@export.command("triplets", **_opts)
-@click.argument("input_path", metavar="IN", type=click.Path(exists=True))
-@click.argument("output_path", metavar="OUT", type=click.Path())
-@click.option("--include-rejected", is_flag=True, help="Also list cuts the gate rejected.")
-def triplets(input_path: str, output_path: str, include_rejected: bool) -> None:
-    """Triplet index (image, audio, target text, language, voice, scores) as JSONL or CSV."""
-    from lhotse_triplets.engine import read_cuts
-    from lhotse_triplets.export.triplets import export_triplets
-
-    n = export_triplets(read_cuts(input_path), output_path, include_rejected=include_rejected)
-    click.echo(f"{output_path}: {n} triplets")
-
-
-@export.command("triplet-files", **_opts)
-@_in_out
-@click.option("--index-format", type=click.Choice(["csv", "jsonl"]), default="csv")
-@click.option("--overwrite", is_flag=True, help="Replace an existing export in OUT.")
-def triplet_files(input_path, output_dir, index_format, overwrite) -> None:
-    """WAVs under <lang>/<voice>/, metadata_<lang>.jsonl, failed_<lang>.jsonl, index, images/."""
-    from lhotse_triplets.engine import read_cuts
-    from lhotse_triplets.export import export_triplet_files
-
-    failures, on_failure = _failures()
-    result = export_triplet_files(
-        read_cuts(input_path),
-        output_dir,
-        index_format=index_format,
-        overwrite=overwrite,
-        on_failure=on_failure,
-    )
-    _summary("triplet files", result.counts, {"index": str(result.index)}, failures)
-
-
-@export.command("hf", **_opts)
-@_in_out
-@click.option("--num-shards", type=int, default=None, help="Parquet shards (default: by rows).")
-@click.option("--overwrite", is_flag=True, help="Replace an existing export in OUT.")
-def hf(input_path, output_dir, num_shards, overwrite) -> None:
-    """Hugging Face dataset: Audio + Image features, save_to_disk, parquet shards, card."""
-    from lhotse_triplets.engine import read_cuts
-    from lhotse_triplets.export import export_hf
-
-    failures, on_failure = _failures()
-    result = export_hf(
-        read_cuts(input_path),
-        output_dir,
-        num_shards=num_shards,
+        failed_path=failed_path,
         settings={"source": str(input_path)},
-        overwrite=overwrite,
-        on_failure=on_failure,
+        on_failure=failures.append,
     )
-    paths = {"arrow": str(result.arrow_dir), "card": str(result.card)}
-    paths.update({f"parquet {i}": str(p) for i, p in enumerate(result.parquet_files)})
-    _summary("hf", result.counts, paths, failures)
+    result = get_exporter(name)(read_cuts(input_path), output_dir, options)
+    click.echo(str(result))
+    for failure in failures[:SHOWN_FAILURES]:
+        click.echo(f"  failed: {failure.cut_id} ({failure.stage}): {failure.reason}")
+    if len(failures) > SHOWN_FAILURES:
+        click.echo(f"  ... and {len(failures) - SHOWN_FAILURES} more failures")
 
 
-@export.command("duplex", **_opts)
-@_in_out
-@click.option("--tts", default=None, help="TTS backend speaking the answers (registry name).")
-@click.option("--agent-voice", default=None, help="Voice of the agent (default: the first).")
-@click.option("--gap", type=float, default=0.4, help="Seconds of silence between turns.")
-@click.option("--overwrite", is_flag=True, help="Replace an existing export in OUT.")
-def duplex(input_path, output_dir, tts, agent_voice, gap, overwrite) -> None:
-    """DuplexS2S Shar: user audio + target_audio (agent), supervisions with user/agent roles."""
-    from lhotse_triplets.engine import read_cuts
-    from lhotse_triplets.export import export_duplex
+def command_options(
+    pairs: Sequence[str],
+    config_file: str | None = None,
+    *,
+    overwrite: bool = False,
+    failed_path: str | None = None,
+    **runtime: Any,
+) -> "ExportOptions":
+    """The :class:`~lhotse_triplets.export.ExportOptions` of an export command: the config
+    file's ``export`` section, then the ``KEY=VALUE`` pairs, then the flags.
 
-    failures, on_failure = _failures()
-    counts = export_duplex(
-        read_cuts(input_path),
-        output_dir,
-        tts=tts,
-        agent_voice=agent_voice,
-        gap=gap,
-        overwrite=overwrite,
-        on_failure=on_failure,
-    )
-    _summary("duplex dialogues", counts, {"shar": str(output_dir)}, failures)
+    :raises ValueError: for a pair that is not ``KEY=VALUE`` or an unknown key (naming it).
 
+    Example::
 
-@export.command("report", **_opts)
-@_in_out
-@click.option(
-    "--failed",
-    "failed_path",
-    type=click.Path(exists=True),
-    default=None,
-    help="A failed.jsonl to include.",
-)
-def report(input_path, output_dir, failed_path) -> None:
-    """Markdown + HTML report: counts, hours per language/voice, score plots, rejections."""
-    from lhotse_triplets.engine import read_cuts
-    from lhotse_triplets.export import read_failures, write_report
+        >>> command_options(["include_rejected=true", "weights.en=2"]).weights
+        {'en': 2.0}
+    """
+    from lhotse_triplets.config import load_config, scoped_overrides
+    from lhotse_triplets.errors import read_failures
+    from lhotse_triplets.export import ExportOptions
 
-    failures = read_failures(failed_path) if failed_path else []
-    paths = write_report(read_cuts(input_path), output_dir, failures=failures)
-    for name, path in paths.items():
-        click.echo(f"{name}: {path}")
+    cfg = load_config(config_file, scoped_overrides(pairs, "export"))
+    options = ExportOptions.from_config(cfg.export, progress=True, **runtime)
+    if overwrite:
+        options.overwrite = True
+    if options.sampling_rate is None:
+        options.sampling_rate = CLI_SAMPLING_RATE
+    if failed_path is not None:
+        options.failures = read_failures(failed_path)
+    return options

@@ -1,7 +1,7 @@
 """DuplexS2S layout (NeMo speechlm2 ``DuplexS2SDataset``) for dialogue data, as Lhotse Shar.
 
 One cut per conversation (source conversation, language, voice): a two-channel dialogue laid
-out in time, user turn then assistant turn, ``gap`` seconds apart::
+out in time, user turn then assistant turn, ``duplex_gap`` seconds apart::
 
     recording      user speech   |  silence        | user speech  | silence
     target_audio   silence       |  agent speech   | silence      | agent speech
@@ -13,17 +13,17 @@ Recording of the same length) the assistant channel, as ``DuplexS2SDataset`` rea
 the assistant's comes from either
 
 - ``target_audio`` already on the cut (a Recording of the spoken answer), or
-- a TTS backend from the registry (``tts="kokoro"``, options in ``tts_options``) speaking the
-  answer in the cut's language with ``agent_voice`` (default: the backend's first voice).
+- a TTS backend from the registry (``duplex_tts="kokoro"``, options in ``duplex_tts_options``)
+  speaking the answer in the cut's language with ``duplex_agent_voice`` (default: the backend's
+  first voice).
 
 A cut with neither fails (recorded, the conversation is skipped). Output:
-``OUT/cuts.NNNNNN.jsonl.gz``,
-``recording.NNNNNN.tar``, ``target_audio.NNNNNN.tar`` (FLAC); NeMo reads it with
-``type: lhotse_shar`` (``shar_path: OUT``).
+``OUT/duplex/cuts.NNNNNN.jsonl.gz``, ``recording.NNNNNN.tar``, ``target_audio.NNNNNN.tar``
+(FLAC); NeMo reads it with ``type: lhotse_shar`` (``shar_path: OUT/duplex``).
 
 Example::
 
-    >>> export_duplex(CutSet.from_jsonl_lazy("gate.jsonl.gz"), "data/duplex", tts="espeak")
+    >>> export_duplex(CutSet.from_jsonl_lazy("gate.jsonl.gz"), "data", duplex_tts="espeak")
 """
 
 from collections.abc import Iterable
@@ -33,100 +33,98 @@ from typing import Any
 import numpy as np
 from lhotse import MonoCut, Recording, SupervisionSegment
 from lhotse.cut import Cut
-from lhotse.shar import SharWriter
-from lhotse.utils import Pathlike
 from tqdm.auto import tqdm
 
 from lhotse_triplets import fields
-from lhotse_triplets.errors import Failure, ItemError
+from lhotse_triplets.audio import resample
+from lhotse_triplets.cuts import cut_text
+from lhotse_triplets.errors import ItemError
+from lhotse_triplets.export.base import ExportOptions, ExportResult, exporter
 from lhotse_triplets.export.common import (
-    AtomicDir,
-    ExportCounts,
-    OnFailure,
+    AtomicOutput,
+    ConversationKey,
+    ItemGuard,
+    RollingSharWriter,
+    ShardRoller,
     audio_samples,
-    cut_text,
     encode_audio,
-    failure_reason,
     group_conversations,
+    is_shard_file,
     kept_cuts,
-    log_failure,
 )
 
-STAGE = "export_duplex"
+FORMAT = "duplex"
+STAGE = f"export_{FORMAT}"
+#: The Shar directory inside the export directory.
+DUPLEX_DIR = "duplex"
 USER_ROLE, AGENT_ROLE = "user", "agent"
 
 
-def export_duplex(
-    cuts: Iterable[Cut],
-    output_dir: Pathlike,
-    *,
-    tts: str | None = None,
-    tts_options: dict[str, Any] | None = None,
-    agent_voice: str | None = None,
-    gap: float = 0.4,
-    sampling_rate: int = 16000,
-    shard_size: int = 1000,
-    overwrite: bool = False,
-    progress: bool = True,
-    on_failure: OnFailure | None = None,
-) -> ExportCounts:
-    """Write DuplexS2S dialogue cuts (user channel + ``target_audio`` agent channel) as Shar.
+@exporter(FORMAT)
+def export_duplex(cuts: Iterable[Cut], output_dir: Path, options: ExportOptions) -> ExportResult:
+    """DuplexS2S Shar: user audio + target_audio (agent), supervisions with user/agent roles.
 
-    :param tts: registry name of the TTS backend that speaks the answers of cuts with no
-        ``target_audio`` (``None``: such cuts fail).
-    :param gap: silence in seconds between consecutive turns.
-    :return: counts (``written`` = dialogues).
+    Writes ``OUT/duplex/`` atomically. Options used: ``duplex_tts`` (registry name of the TTS
+    backend speaking the answers of cuts with no ``target_audio``; ``None``: such cuts fail),
+    ``duplex_tts_options``, ``duplex_agent_voice``, ``duplex_gap`` (seconds of silence between
+    turns), ``sampling_rate`` (``None``: each dialogue's first turn's rate), ``shard_size``
+    (dialogues) and ``shard_hours``, ``overwrite``, ``progress``, ``on_failure``. Rejected cuts
+    are left out.
+
+    :return: paths ``duplex``; details ``shards`` (field -> shard paths); ``counts.written``
+        counts dialogues.
     :raises ValueError: for an unsafe path. :raises FileExistsError: see ``overwrite``.
+
+    Example::
+
+        >>> export_duplex(cuts, "data", duplex_tts="espeak").counts.written
+        3
     """
-    on_failure = on_failure or log_failure
     engine = None
-    if tts is not None:
+    if options.duplex_tts is not None:
         from lhotse_triplets.backends.registry import build
 
-        engine = build("tts", tts, **(tts_options or {}))
-    counts = ExportCounts()
-    atomic = AtomicDir(output_dir, overwrite=overwrite)
-    groups = group_conversations(kept_cuts(cuts, False, counts))
-    with atomic as tmp:
-        with SharWriter(
-            tmp, fields={"recording": "flac", fields.TARGET_AUDIO: "flac"}, shard_size=shard_size
-        ) as writer:
-            for key, group in tqdm(groups.items(), desc="duplex", disable=not progress):
-                try:
-                    dialogue = _dialogue(key, group, engine, agent_voice, gap, sampling_rate)
+        engine = build("tts", options.duplex_tts, **dict(options.duplex_tts_options))
+    target = AtomicOutput(
+        output_dir / DUPLEX_DIR, overwrite=options.overwrite, replaceable=is_shard_file
+    )
+    result = ExportResult(FORMAT, paths={FORMAT: str(target.path)})
+    guard = ItemGuard(STAGE, result.counts, options.on_failure)
+    groups = group_conversations(kept_cuts(cuts, False, result.counts))
+    roller = ShardRoller(options.shard_size, options.shard_hours)
+    shar_fields = {"recording": "flac", fields.TARGET_AUDIO: "flac"}
+    with target as tmp:
+        with RollingSharWriter(tmp, shar_fields, roller) as writer:
+            for key, group in tqdm(groups.items(), desc="duplex", disable=not options.progress):
+                with guard.item(*(c.id for c in group)) as outcome:
+                    dialogue = _dialogue(key, group, engine, options)
                     writer.write(dialogue)
-                except (KeyboardInterrupt, MemoryError):
-                    raise
-                except Exception as e:
-                    counts.failed += len(group)
-                    for cut in group:
-                        on_failure(Failure(cut.id, STAGE, failure_reason(e)))
-                    continue
-                counts.count(key.language, dialogue.duration)
-    counts.extra["shar_dir"] = str(Path(atomic.output_dir))
-    return counts
+                if outcome.ok:
+                    result.counts.count(key.language, dialogue.duration)
+        result.details["shards"] = writer.output_paths(target.path)
+    return result
 
 
-def _dialogue(key, group: list[Cut], engine, agent_voice, gap: float, sr: int) -> MonoCut:
-    user_parts, agent_parts, sups = [], [], []
+def _dialogue(
+    key: ConversationKey, group: list[Cut], engine: Any, options: ExportOptions
+) -> MonoCut:
+    sr = options.sampling_rate or group[0].sampling_rate
+    n_gap = int(round(options.duplex_gap * sr))
+    channels: dict[str, list[np.ndarray]] = {USER_ROLE: [], AGENT_ROLE: []}
+    sups = []
     t = 0
-    dialogue_id = f"{key.conversation_id}-{key.language}-{key.voice}"
     for cut in group:
         user, _ = audio_samples(cut, sr)
-        agent = _agent_audio(cut, engine, agent_voice, key.language, sr)
+        agent = _agent_audio(cut, engine, options.duplex_agent_voice, key.language, sr)
         answer = (cut.custom or {})[fields.ANSWER]
         for role, audio, text in ((USER_ROLE, user, cut_text(cut)), (AGENT_ROLE, agent, answer)):
-            n_gap = int(round(gap * sr))
-            silence = np.zeros(len(audio) + n_gap, np.float32)
-            mine, other = (
-                (user_parts, agent_parts) if role == USER_ROLE else (agent_parts, user_parts)
-            )
-            mine.append(np.concatenate([audio, np.zeros(n_gap, np.float32)]))
-            other.append(silence)
+            other = AGENT_ROLE if role == USER_ROLE else USER_ROLE
+            channels[role].append(np.concatenate([audio, np.zeros(n_gap, np.float32)]))
+            channels[other].append(np.zeros(len(audio) + n_gap, np.float32))
             sups.append(
                 SupervisionSegment(
-                    id=f"{dialogue_id}-{len(sups)}",
-                    recording_id=dialogue_id,
+                    id=f"{key.name}-{len(sups)}",
+                    recording_id=key.name,
                     start=t / sr,
                     duration=len(audio) / sr,
                     text=text,
@@ -135,13 +133,13 @@ def _dialogue(key, group: list[Cut], engine, agent_voice, gap: float, sr: int) -
                 )
             )
             t += len(audio) + n_gap
-    source, target = np.concatenate(user_parts), np.concatenate(agent_parts)
-    recording = Recording.from_bytes(encode_audio(source, sr, "flac"), recording_id=dialogue_id)
+    source, target = (np.concatenate(channels[role]) for role in (USER_ROLE, AGENT_ROLE))
+    recording = Recording.from_bytes(encode_audio(source, sr, "flac"), recording_id=key.name)
     target_rec = Recording.from_bytes(
-        encode_audio(target, sr, "flac"), recording_id=f"{dialogue_id}-{fields.TARGET_AUDIO}"
+        encode_audio(target, sr, "flac"), recording_id=f"{key.name}-{fields.TARGET_AUDIO}"
     )
     return MonoCut(
-        id=dialogue_id,
+        id=key.name,
         start=0.0,
         duration=recording.duration,
         channel=0,
@@ -155,9 +153,9 @@ def _dialogue(key, group: list[Cut], engine, agent_voice, gap: float, sr: int) -
     )
 
 
-def _agent_audio(cut: Cut, engine, agent_voice, language: str, sr: int) -> np.ndarray:
-    from lhotse_triplets.audio import resample
-
+def _agent_audio(
+    cut: Cut, engine: Any, agent_voice: str | None, language: str, sr: int
+) -> np.ndarray:
     existing = (cut.custom or {}).get(fields.TARGET_AUDIO)
     if isinstance(existing, Recording):
         audio = existing.resample(sr).load_audio()
@@ -165,13 +163,10 @@ def _agent_audio(cut: Cut, engine, agent_voice, language: str, sr: int) -> np.nd
     if engine is None:
         raise ItemError(
             f"no '{fields.TARGET_AUDIO}' recording for the answer and no TTS backend given "
-            f"(pass tts=..., CLI --tts)",
+            f"(set duplex_tts=...)",
             cut.id,
         )
     voice = agent_voice or engine.voices(language)[0]
     answer = (cut.custom or {}).get(fields.ANSWER)
     audio = engine.synthesize([answer], language=language, voice=voice)[0]
     return resample(np.asarray(audio, np.float32), engine.sampling_rate, sr)
-
-
-__all__ = ["export_duplex"]

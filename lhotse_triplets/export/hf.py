@@ -3,9 +3,9 @@ parquet shards, with a dataset card.
 
 ::
 
-    OUT/README.md                         dataset card: counts per language/voice, settings
-    OUT/data/train-00000-of-00002.parquet parquet shards (``load_dataset("parquet", ...)``)
-    OUT/arrow/                            ``Dataset.save_to_disk`` (``load_from_disk``)
+    OUT/hf/README.md                         dataset card: counts per language/voice, settings
+    OUT/hf/data/train-00000-of-00002.parquet parquet shards (``load_dataset("parquet", ...)``)
+    OUT/hf/arrow/                            ``Dataset.save_to_disk`` (``load_from_disk``)
 
 Columns: ``id``, ``image`` (Image), ``audio`` (Audio, FLAC bytes), ``target_text`` (the answer,
 verbatim), ``prompt_text``, ``language``, ``voice``, ``tts_model``, ``conversation_id``,
@@ -13,76 +13,75 @@ verbatim), ``prompt_text``, ``language``, ``voice``, ``tts_model``, ``conversati
 
 Decoding ``audio`` with ``datasets`` >= 4 needs ``torchcodec``; without it, read the bytes::
 
-    ds = load_from_disk("OUT/arrow").cast_column("audio", Audio(decode=False))
+    ds = load_from_disk("OUT/hf/arrow").cast_column("audio", Audio(decode=False))
     samples, sr = soundfile.read(io.BytesIO(ds[0]["audio"]["bytes"]))
 
 (:func:`~lhotse_triplets.export.reading.open_export` does exactly that.)
 
 Example::
 
-    >>> result = export_hf(cuts, "data/hf", settings={"tts": "kokoro"})
-    >>> datasets.load_from_disk(result.arrow_dir)
+    >>> result = export_hf(cuts, "data", settings={"tts": "kokoro"})
+    >>> datasets.load_from_disk(result.details["arrow"])
 """
 
 import shutil
 import tempfile
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from lhotse.cut import Cut
-from lhotse.utils import Pathlike
 
 from lhotse_triplets import fields
-from lhotse_triplets.errors import Failure, ItemError
+from lhotse_triplets.cuts import cut_language, cut_text, cut_voice
+from lhotse_triplets.export.base import ExportOptions, ExportResult, exporter
 from lhotse_triplets.export.common import (
-    AtomicDir,
+    DURATION,
+    ID,
+    PROMPT_TEXT,
+    AtomicOutput,
     ExportCounts,
-    OnFailure,
+    ItemGuard,
     audio_samples,
-    cut_language,
-    cut_text,
-    cut_voice,
     encode_audio,
-    failure_reason,
-    log_failure,
+    json_fields,
+    kept_cuts,
+    require_answer,
+    to_json_value,
 )
-from lhotse_triplets.export.shar import is_rejected, to_json_value
 from lhotse_triplets.images import has_image, load_image_bytes
 
-STAGE = "export_hf"
+FORMAT = "hf"
+STAGE = f"export_{FORMAT}"
+#: The dataset folder inside the export directory.
+HF_DIR = "hf"
 TARGET_TEXT = "target_text"
-_SCORES = (
-    fields.SIMILARITY,
-    fields.WER,
-    fields.CER,
-    fields.ERROR_RATE,
-    fields.MOS,
-    fields.GATE_SCORE,
+#: A row's audio rate, taken out before the row is written.
+_RATE = "_sampling_rate"
+#: Custom fields copied into a row as they are.
+_CUSTOM_COLUMNS = (
+    fields.TTS_MODEL,
+    fields.CONVERSATION_ID,
+    fields.TURN,
+    fields.DATA_SOURCE,
+    fields.ASR_TEXT,
+    *fields.SCORES,
 )
 
 
-@dataclass
-class HFExport:
-    """What :func:`export_hf` wrote."""
-
-    output_dir: Path
-    arrow_dir: Path
-    parquet_files: list[Path] = field(default_factory=list)
-    card: Path | None = None
-    counts: ExportCounts = field(default_factory=ExportCounts)
-    #: (language, voice) -> examples.
-    per_voice: dict[tuple[str, str], int] = field(default_factory=dict)
-
-
-def features(sampling_rate: int, audio_storage: bool = False) -> Any:
+def features(sampling_rate: int | None, audio_storage: bool = False) -> Any:
     """The ``datasets.Features`` of the export.
 
+    :param sampling_rate: the ``Audio`` feature's rate (``None``: each file's own).
     :param audio_storage: ``audio`` as its Arrow storage (``{"bytes", "path"}`` struct) instead
         of ``Audio``: ``datasets`` >= 4 needs ``torchcodec`` to *encode* an ``Audio`` value even
         from bytes, so rows are written with the storage type and the column is then cast to
         ``Audio`` (an Arrow-level cast, no encoding).
+
+    Example::
+
+        >>> features(16000)["audio"]
+        Audio(sampling_rate=16000, ...)
     """
     from datasets import Audio, Features, Image, Value
 
@@ -90,130 +89,131 @@ def features(sampling_rate: int, audio_storage: bool = False) -> Any:
     if audio_storage:
         audio = {"bytes": Value("binary"), "path": Value("string")}
     columns = {
-        "id": Value("string"),
+        ID: Value("string"),
         "image": Image(),
         "audio": audio,
         TARGET_TEXT: Value("string"),
-        "prompt_text": Value("string"),
-        "language": Value("string"),
-        "voice": Value("string"),
+        PROMPT_TEXT: Value("string"),
+        fields.LANGUAGE: Value("string"),
+        fields.VOICE: Value("string"),
         fields.TTS_MODEL: Value("string"),
         fields.CONVERSATION_ID: Value("string"),
         fields.TURN: Value("int32"),
-        "duration": Value("float32"),
+        DURATION: Value("float32"),
         fields.DATA_SOURCE: Value("string"),
         fields.ASR_TEXT: Value("string"),
     }
-    columns.update({name: Value("float32") for name in _SCORES})
+    columns.update({name: Value("float32") for name in fields.SCORES})
     return Features(columns)
 
 
-def export_hf(
-    cuts: Iterable[Cut],
-    output_dir: Pathlike,
-    *,
-    sampling_rate: int = 16000,
-    num_shards: int | None = None,
-    max_shard_rows: int = 10000,
-    settings: dict[str, Any] | None = None,
-    include_rejected: bool = False,
-    overwrite: bool = False,
-    on_failure: OnFailure | None = None,
-) -> HFExport:
-    """Write kept cuts as a Hugging Face dataset (arrow + parquet shards + card).
+@exporter(FORMAT)
+def export_hf(cuts: Iterable[Cut], output_dir: Path, options: ExportOptions) -> ExportResult:
+    """Hugging Face dataset: Audio + Image features, save_to_disk, parquet shards, card.
 
-    :param num_shards: parquet shards (default: ``ceil(rows / max_shard_rows)``).
-    :param settings: generation settings listed in the card (e.g. the pipeline config).
-    :param on_failure: called per cut that cannot be exported (default: log a warning).
+    Writes ``OUT/hf/`` atomically (see the module docstring). Options used: ``sampling_rate``
+    (``None``: keep), ``hf_num_shards`` (default: one per ``hf_max_shard_rows`` rows),
+    ``settings`` (listed in the card), ``include_rejected``, ``overwrite``, ``on_failure``.
+
+    :return: paths ``hf``; details ``arrow``, ``parquet_files``, ``card`` and ``per_voice``
+        ((language, voice) -> examples).
     :raises ValueError: for an unsafe path. :raises FileExistsError: see ``overwrite``.
 
     Example::
 
-        >>> export_hf(cuts, "data/hf").parquet_files[0].name
-        'train-00000-of-00001.parquet'
+        >>> export_hf(cuts, "data").details["parquet_files"][0]
+        'data/hf/data/train-00000-of-00001.parquet'
     """
     from datasets import Dataset
 
-    on_failure = on_failure or log_failure
-    atomic = AtomicDir(output_dir, overwrite=overwrite)
-    out = atomic.output_dir
-    result = HFExport(output_dir=out, arrow_dir=out / "arrow")
+    target = AtomicOutput(output_dir / HF_DIR, overwrite=options.overwrite)
+    out = target.path
+    result = ExportResult(FORMAT, paths={FORMAT: str(out)})
+    per_voice: dict[tuple[str, str], int] = {}
+    rates: set[int] = set()
+    guard = ItemGuard(STAGE, result.counts, options.on_failure)
 
     def rows() -> Iterator[dict[str, Any]]:
-        for cut in cuts:
-            if is_rejected(cut) and not include_rejected:
-                result.counts.rejected += 1
-                continue
-            try:
-                row = _row(cut, sampling_rate)
-            except (KeyboardInterrupt, MemoryError):
-                raise
-            except Exception as e:
-                result.counts.failed += 1
-                on_failure(Failure(cut.id, STAGE, failure_reason(e)))
-                continue
-            key = (row["language"], row["voice"])
-            result.per_voice[key] = result.per_voice.get(key, 0) + 1
-            result.counts.count(row["language"], row["duration"])
-            yield row
+        for cut in kept_cuts(cuts, options.include_rejected, result.counts):
+            with guard.item(cut.id) as outcome:
+                row = _row(cut, options.sampling_rate)
+            if outcome.ok:
+                key = (row[fields.LANGUAGE], row[fields.VOICE])
+                per_voice[key] = per_voice.get(key, 0) + 1
+                rates.add(row.pop(_RATE))
+                result.counts.count(row[fields.LANGUAGE], row[DURATION])
+                yield row
 
-    with atomic as tmp, tempfile.TemporaryDirectory(dir=tmp.parent) as cache:
+    rate = options.sampling_rate
+    with target as tmp, tempfile.TemporaryDirectory(dir=tmp.parent) as cache:
         ds = Dataset.from_generator(
-            rows,
-            features=features(sampling_rate, audio_storage=True),
-            cache_dir=cache,
-            split="train",
-        ).cast(features(sampling_rate))
-        n = len(ds)
+            rows, features=features(rate, audio_storage=True), cache_dir=cache, split="train"
+        ).cast(features(rate))
         ds.save_to_disk(str(tmp / "arrow"))
-        shards = num_shards or max(1, -(-n // max_shard_rows))
-        (tmp / "data").mkdir()
-        for i in range(shards if n else 0):
-            name = f"train-{i:05d}-of-{shards:05d}.parquet"
-            ds.shard(shards, i, contiguous=True).to_parquet(str(tmp / "data" / name))
-            result.parquet_files.append(out / "data" / name)
-        (tmp / "README.md").write_text(
-            dataset_card(result, settings or {}, sampling_rate), encoding="utf-8"
-        )
+        parquet = _write_parquet(ds, tmp / "data", options)
+        card = dataset_card(result.counts, per_voice, options.settings, rate or sorted(rates))
+        (tmp / "README.md").write_text(card, encoding="utf-8")
         del ds
         shutil.rmtree(cache, ignore_errors=True)
-    result.card = out / "README.md"
+    result.details.update(
+        arrow=str(out / "arrow"),
+        parquet_files=[str(out / "data" / p.name) for p in parquet],
+        card=str(out / "README.md"),
+        per_voice=per_voice,
+    )
     return result
 
 
-def _row(cut: Cut, sampling_rate: int) -> dict[str, Any]:
-    custom = cut.custom or {}
-    answer = custom.get(fields.ANSWER)
-    if not isinstance(answer, str):
-        raise ItemError(f"no '{fields.ANSWER}' text", cut.id)
+def _write_parquet(ds: Any, directory: Path, options: ExportOptions) -> list[Path]:
+    """``train-NNNNN-of-NNNNN.parquet`` shards of ``ds`` (none for an empty dataset)."""
+    directory.mkdir()
+    n = len(ds)
+    shards = options.hf_num_shards or max(1, -(-n // options.hf_max_shard_rows))
+    paths = []
+    for i in range(shards if n else 0):
+        path = directory / f"train-{i:05d}-of-{shards:05d}.parquet"
+        ds.shard(shards, i, contiguous=True).to_parquet(str(path))
+        paths.append(path)
+    return paths
+
+
+def _row(cut: Cut, sampling_rate: int | None) -> dict[str, Any]:
+    answer = require_answer(cut)
     audio, sr = audio_samples(cut, sampling_rate)
-    row: dict[str, Any] = {
-        "id": cut.id,
-        "image": {"bytes": load_image_bytes(cut), "path": None} if has_image(cut) else None,
-        "audio": {"bytes": encode_audio(audio, sr, "flac"), "path": f"{cut.id}.flac"},
-        TARGET_TEXT: answer,
-        "prompt_text": cut_text(cut),
-        "language": cut_language(cut),
-        "voice": cut_voice(cut),
-        "duration": len(audio) / sr,
-    }
-    for name in (
-        fields.TTS_MODEL,
-        fields.CONVERSATION_ID,
-        fields.TURN,
-        fields.DATA_SOURCE,
-        fields.ASR_TEXT,
-        *_SCORES,
-    ):
-        value = custom.get(name)
-        row[name] = to_json_value(value) if value is not None else None
+    row: dict[str, Any] = dict.fromkeys(_CUSTOM_COLUMNS)
+    row.update(json_fields(cut.custom or {}, _CUSTOM_COLUMNS))
+    row.update(
+        {
+            ID: cut.id,
+            "image": {"bytes": load_image_bytes(cut), "path": None} if has_image(cut) else None,
+            "audio": {"bytes": encode_audio(audio, sr, "flac"), "path": f"{cut.id}.flac"},
+            TARGET_TEXT: answer,
+            PROMPT_TEXT: cut_text(cut),
+            fields.LANGUAGE: cut_language(cut),
+            fields.VOICE: cut_voice(cut),
+            DURATION: len(audio) / sr,
+            _RATE: sr,
+        }
+    )
     if row[fields.CONVERSATION_ID] is not None:
         row[fields.CONVERSATION_ID] = str(row[fields.CONVERSATION_ID])
     return row
 
 
-def dataset_card(result: HFExport, settings: dict[str, Any], sampling_rate: int) -> str:
-    """The dataset card (``README.md``): YAML header for the Hub, counts, settings, usage."""
+def dataset_card(
+    counts: ExportCounts,
+    per_voice: dict[tuple[str, str], int],
+    settings: dict[str, Any],
+    sampling_rate: int | Sequence[int],
+) -> str:
+    """The dataset card (``README.md``): YAML header for the Hub, counts, settings, usage.
+
+    :param sampling_rate: the audio rate, or the rates found in the audio.
+
+    Example::
+
+        >>> print(dataset_card(result.counts, result.details["per_voice"], {}, 16000))
+    """
     import yaml
 
     header = {
@@ -223,9 +223,11 @@ def dataset_card(result: HFExport, settings: dict[str, Any], sampling_rate: int)
                 "data_files": [{"split": "train", "path": "data/train-*.parquet"}],
             }
         ],
-        "language": sorted(result.counts.per_language),
+        "language": sorted(counts.per_language),
         "task_categories": ["automatic-speech-recognition", "visual-question-answering"],
     }
+    rates = [sampling_rate] if isinstance(sampling_rate, int) else list(sampling_rate)
+    rate = f"{'/'.join(str(r) for r in rates) or '-'} Hz FLAC"
     lines = ["---", yaml.safe_dump(header, sort_keys=False).strip(), "---", ""]
     lines += [
         "# Spoken image-question triplets",
@@ -234,16 +236,13 @@ def dataset_card(result: HFExport, settings: dict[str, Any], sampling_rate: int)
         " of an image+text instruction corpus spoken by a TTS voice, quality-checked (ASR, "
         "similarity, MOS) and kept by the gate. `target_text` is the assistant answer, verbatim.",
         "",
-        f"{result.counts.written} examples, {result.counts.seconds / 3600:.4f} hours of audio "
-        f"({sampling_rate} Hz FLAC); {result.counts.rejected} rejected and "
-        f"{result.counts.failed} failed clips not included.",
+        f"{counts.written} examples, {counts.seconds / 3600:.4f} hours of audio ({rate}); "
+        f"{counts.rejected} rejected and {counts.failed} failed clips not included.",
         "",
         "| language | voice | examples |",
         "|---|---|---|",
     ]
-    lines += [
-        f"| {lang} | {voice} | {n} |" for (lang, voice), n in sorted(result.per_voice.items())
-    ]
+    lines += [f"| {lang} | {voice} | {n} |" for (lang, voice), n in sorted(per_voice.items())]
     lines += ["", "## Generation settings", "", "```yaml"]
     lines += [
         yaml.safe_dump(

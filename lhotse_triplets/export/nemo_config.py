@@ -1,9 +1,9 @@
-"""The NeMo data config (YAML) that points a SALM / speechlm2 trainer at a Shar export.
+"""The NeMo data configs (YAML) that point a SALM / speechlm2 trainer at an export: both writers.
 
 The file holds the data-source part of a ``train_ds`` section: a SALM user either sets
 ``data.train_ds.input_cfg`` to this file's ``input_cfg`` list or merges the whole file into
 ``train_ds`` and adds the batching options (``batch_size`` or ``batch_duration``, ``num_workers``,
-``shuffle``, ...)::
+``shuffle``, ...). For a Shar export (:func:`write_nemo_config`)::
 
     sample_rate: 16000
     prompt_format: llama3
@@ -15,25 +15,44 @@ The file holds the data-source part of a ``train_ds`` section: a SALM user eithe
         weight: 1.0
 
 Each Shar cut becomes ``question + <audio> -> answer`` (NeMo's ``sqa_as_conversation``); the
-image bytes are in ``conversation.custom["image"]``.
+image bytes are in ``conversation.custom["image"]``. For tarred ``multimodal_conversation``
+shards (:func:`write_conversation_config`) there is one ``input_cfg`` entry per language, with
+``manifest_filepath`` / ``tarred_audio_filepaths`` in NeMo's ``_OP_0..N_CL_`` shard notation.
+Both add bucketing keys when bucket bins are estimated (:func:`estimate_token_bins`).
 """
 
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from dataclasses import fields as dataclass_fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lhotse.cut import Cut
 from lhotse.utils import Pathlike
 from omegaconf import DictConfig, OmegaConf
 
 from lhotse_triplets import fields
-from lhotse_triplets.export.shar import DEFAULT_QUESTION, check_export_path, is_rejected
+from lhotse_triplets.config import ExportConfig
+from lhotse_triplets.export.common import check_export_path, is_shar_dir
 
+if TYPE_CHECKING:
+    from lhotse_triplets.export.base import ExportResult
+
+#: The name of the data config an export writes (``OUT/nemo_data.yaml`` next to ``OUT/shar``,
+#: ``OUT/nemo/nemo_data.yaml`` inside the conversation shards).
+NEMO_CONFIG_FILE = "nemo_data.yaml"
 #: NeMo's input type for cuts with ``question`` and ``answer`` custom fields.
 INPUT_TYPE = "sqa_as_conversation"
+#: NeMo's input type for tarred multi-turn conversation JSONL.
+CONVERSATION_TYPE = "multimodal_conversation"
 DEFAULT_AUDIO_LOCATOR_TAG = "<|audioplaceholder|>"
+#: Prompt-template tokens counted per turn when estimating lengths (llama3 role headers and
+#: end-of-turn: ``<|start_header_id|>role<|end_header_id|>\n\n ... <|eot_id|>``).
+TEMPLATE_TOKENS_PER_TURN = 5
+
+#: One conversation's lengths: (audio turn durations in seconds, text turn values).
+ConversationLengths = tuple[Sequence[float], Sequence[str]]
 
 
 @dataclass
@@ -48,12 +67,13 @@ class InputConfig:
 
 @dataclass
 class NemoDataConfig:
-    """The data-source keys of a NeMo ``train_ds`` section."""
+    """The data-source keys of a NeMo ``train_ds`` section (the keys other than ``input_cfg``
+    are what ``**top`` of the config functions may set)."""
 
     sample_rate: int = 16000
     prompt_format: str = "llama3"
     token_equivalent_duration: float = 0.08
-    input_cfg: list[InputConfig] = field(default_factory=list)
+    input_cfg: list[Any] = field(default_factory=list)
 
 
 @dataclass
@@ -71,12 +91,10 @@ class BucketingConfig:
 def nemo_data_config(
     shar_dir: Pathlike | Sequence[Pathlike],
     *,
-    audio_locator_tag: str = DEFAULT_AUDIO_LOCATOR_TAG,
-    prompt_format: str = "llama3",
-    token_equivalent_duration: float = 0.08,
-    sample_rate: int = 16000,
     weight: float | Sequence[float] = 1.0,
     bucket_duration_bins: Sequence[int] | None = None,
+    audio_locator_tag: str = DEFAULT_AUDIO_LOCATOR_TAG,
+    **top: Any,
 ) -> DictConfig:
     """The NeMo data config for one or more Shar exports (absolute paths), as a DictConfig.
 
@@ -85,8 +103,11 @@ def nemo_data_config(
     :param weight: sampling weight, one for all or one per directory.
     :param bucket_duration_bins: token-length bucket bins (:func:`estimate_token_bins`); adds
         the :class:`BucketingConfig` keys.
+    :param top: ``sample_rate``, ``prompt_format``, ``token_equivalent_duration``
+        (:class:`NemoDataConfig`).
     :raises FileNotFoundError: when a directory holds no Shar cuts shards.
-    :raises ValueError: for a path NeMo would rewrite, or a weight list of the wrong length.
+    :raises ValueError: for a path NeMo would rewrite, a weight list of the wrong length or an
+        unknown key in ``top``.
 
     Example::
 
@@ -101,40 +122,23 @@ def nemo_data_config(
     inputs = []
     for d, w in zip(dirs, weights, strict=True):
         d = check_export_path(d).resolve()
-        if not any(d.glob("cuts.*.jsonl*")):
+        if not is_shar_dir(d):
             raise FileNotFoundError(f"No Shar cuts shards (cuts.*.jsonl.gz) in {d}")
         inputs.append(
             InputConfig(shar_path=str(d), audio_locator_tag=audio_locator_tag, weight=float(w))
         )
-    schema = OmegaConf.structured(NemoDataConfig)
-    cfg = OmegaConf.merge(
-        schema,
-        NemoDataConfig(
-            sample_rate=sample_rate,
-            prompt_format=prompt_format,
-            token_equivalent_duration=token_equivalent_duration,
-            input_cfg=inputs,
-        ),
-    )
-    return _with_buckets(cfg, bucket_duration_bins)
+    return _data_config(inputs, bucket_duration_bins, top)
 
 
 def write_nemo_config(
-    shar_dir: Pathlike | Sequence[Pathlike],
-    path: Pathlike | None = None,
-    *,
-    audio_locator_tag: str = DEFAULT_AUDIO_LOCATOR_TAG,
-    prompt_format: str = "llama3",
-    token_equivalent_duration: float = 0.08,
-    sample_rate: int = 16000,
-    weight: float | Sequence[float] = 1.0,
-    bucket_duration_bins: Sequence[int] | None = None,
+    shar_dir: Pathlike | Sequence[Pathlike], path: Pathlike | None = None, **config: Any
 ) -> Path:
     """Write the NeMo data config YAML for ``shar_dir`` (see :func:`nemo_data_config`).
 
     :param path: where to write it; default ``<shar_dir>.nemo.yaml`` next to a single Shar
         directory. It must not be inside a Shar directory (Lhotse's Shar reader takes every file
         there for a data field).
+    :param config: the keyword arguments of :func:`nemo_data_config`.
     :return: the path written.
 
     Example::
@@ -142,41 +146,64 @@ def write_nemo_config(
         >>> write_nemo_config("data/en/shar")
         PosixPath('data/en/shar.nemo.yaml')
     """
-    cfg = nemo_data_config(
-        shar_dir,
-        audio_locator_tag=audio_locator_tag,
-        prompt_format=prompt_format,
-        token_equivalent_duration=token_equivalent_duration,
-        sample_rate=sample_rate,
-        weight=weight,
-        bucket_duration_bins=bucket_duration_bins,
-    )
+    cfg = nemo_data_config(shar_dir, **config)
     if path is None:
         if not isinstance(shar_dir, (str, Path)):
             raise ValueError("Pass `path` when writing a config for several Shar directories")
         shar = Path(shar_dir)
         path = shar.parent / f"{shar.name}.nemo.yaml"
+    return save_config(cfg, path)
+
+
+def write_conversation_config(
+    export: "ExportResult",
+    path: Pathlike | None = None,
+    *,
+    weights: Mapping[str, float] | None = None,
+    num_buckets: int = ExportConfig.num_buckets,
+    count_tokens: Callable[[str], int] | None = None,
+    **top: Any,
+) -> Path:
+    """Write the NeMo data config of a ``nemo`` export (one ``input_cfg`` per language, bucket
+    bins estimated from the exported conversations), e.g. again with your tokenizer's counts.
+
+    :param export: what :func:`~lhotse_triplets.export.nemo.export_nemo` returned.
+    :param path: default ``<nemo export dir>/nemo_data.yaml``.
+    :param weights: language -> blend weight (others 1.0).
+    :param count_tokens: your tokenizer's token count of a text, for exact bins
+        (default: an estimate, see :func:`approx_token_count`).
+    :param top: ``audio_locator_tag`` and the :class:`NemoDataConfig` keys.
+
+    Example::
+
+        >>> write_conversation_config(result, weights={"en": 2.0, "fr": 1.0})
+        PosixPath('out/export/nemo/nemo_data.yaml')
+    """
+    cfg = conversation_data_config(
+        export.details["shards"],
+        weights=weights,
+        lengths=export.details.get("lengths"),
+        num_buckets=num_buckets,
+        count_tokens=count_tokens,
+        **top,
+    )
+    return save_config(cfg, path or Path(export.paths["nemo"]) / NEMO_CONFIG_FILE)
+
+
+def save_config(cfg: DictConfig, path: Pathlike) -> Path:
+    """Save a data config as YAML at ``path``, never inside a Shar directory; return the path.
+
+    :raises ValueError: when ``path`` is inside a Shar directory.
+    """
     path = Path(path)
-    for item in cfg.input_cfg:
-        if path.resolve().parent == Path(item.shar_path):
-            raise ValueError(
-                f"{str(path)!r} is inside the Shar directory {item.shar_path}; Lhotse would read "
-                f"it as a Shar field. Write the config next to the Shar directory instead."
-            )
+    if is_shar_dir(path.resolve().parent):
+        raise ValueError(
+            f"{str(path)!r} is inside the Shar directory {path.resolve().parent}; Lhotse would "
+            f"read it as a Shar field. Write the config next to the Shar directory instead."
+        )
     path.parent.mkdir(parents=True, exist_ok=True)
     OmegaConf.save(cfg, path)
     return path
-
-
-#: NeMo's input type for tarred multi-turn conversation JSONL.
-CONVERSATION_TYPE = "multimodal_conversation"
-#: Prompt-template tokens counted per turn when estimating lengths (llama3 role headers and
-#: end-of-turn: ``<|start_header_id|>role<|end_header_id|>\n\n ... <|eot_id|>``).
-TEMPLATE_TOKENS_PER_TURN = 5
-DEFAULT_NUM_BUCKETS = 30
-
-#: One conversation's lengths: (audio turn durations in seconds, text turn values).
-ConversationLengths = tuple[Sequence[float], Sequence[str]]
 
 
 def approx_token_count(text: str) -> int:
@@ -219,7 +246,7 @@ class _MeasuredSize:
 
 def estimate_token_bins(
     lengths: Iterable[ConversationLengths],
-    num_buckets: int = DEFAULT_NUM_BUCKETS,
+    num_buckets: int = ExportConfig.num_buckets,
     *,
     token_equivalent_duration: float = 0.08,
     count_tokens: Callable[[str], int] | None = None,
@@ -250,24 +277,18 @@ def estimate_token_bins(
     return sorted({int(b) for b in bins})
 
 
-def shar_lengths(
-    cuts: Iterable[Cut], question: str | None = None, include_rejected: bool = False
-) -> list[ConversationLengths]:
-    """:data:`ConversationLengths` of the conversations NeMo's ``sqa_as_conversation`` makes of
-    exported cuts (question + audio -> answer); reads manifests only, not audio.
+def sqa_lengths(cut: Cut) -> ConversationLengths:
+    """The :data:`ConversationLengths` of the conversation NeMo's ``sqa_as_conversation`` makes
+    of a cut as stored in Shar (system prompt, question + audio -> answer); no audio is read.
+
+    Example::
+
+        >>> sqa_lengths(shar_cut)
+        ([1.9], ['Answer the spoken request about the image.', 'Two cubes.'])
     """
-    out = []
-    for cut in cuts:
-        if not include_rejected and is_rejected(cut):
-            continue
-        custom = cut.custom or {}
-        if not isinstance(custom.get(fields.ANSWER), str):
-            continue
-        q = question if question is not None else custom.get(fields.QUESTION)
-        q = DEFAULT_QUESTION if q is None else q
-        texts = [t for t in (custom.get(fields.SYSTEM_PROMPT), q) if t] + [custom[fields.ANSWER]]
-        out.append(([cut.duration], texts))
-    return out
+    custom = cut.custom or {}
+    texts = [custom.get(fields.SYSTEM_PROMPT), custom.get(fields.QUESTION)]
+    return [cut.duration], [t for t in texts if t] + [custom[fields.ANSWER]]
 
 
 def shard_pattern(paths: Sequence[str]) -> str:
@@ -295,12 +316,10 @@ def conversation_data_config(
     *,
     weights: Mapping[str, float] | None = None,
     lengths: Mapping[str, Iterable[ConversationLengths]] | None = None,
-    num_buckets: int = DEFAULT_NUM_BUCKETS,
+    num_buckets: int = ExportConfig.num_buckets,
     count_tokens: Callable[[str], int] | None = None,
     audio_locator_tag: str = DEFAULT_AUDIO_LOCATOR_TAG,
-    prompt_format: str = "llama3",
-    token_equivalent_duration: float = 0.08,
-    sample_rate: int = 16000,
+    **top: Any,
 ) -> DictConfig:
     """The NeMo data config for tarred ``multimodal_conversation`` shards: one ``input_cfg``
     entry per language (or any source name), blended by ``weights``, with bucket bins estimated
@@ -308,13 +327,14 @@ def conversation_data_config(
 
     :param shards: name (language) -> [(manifest path, tar path)] in shard order.
     :param weights: name -> sampling weight (missing names: 1.0). Unknown names are an error.
-    :param lengths: name -> :data:`ConversationLengths` (e.g. ``ConversationExport.lengths``);
-        ``None``: no bucketing keys.
+    :param lengths: name -> :data:`ConversationLengths` (e.g. a ``nemo`` export's
+        ``details["lengths"]``); ``None``: no bucketing keys.
+    :param top: the :class:`NemoDataConfig` keys (``sample_rate``, ...).
     :raises ValueError: for an unsafe path or a weight for a name that has no shards.
 
     Example::
 
-        >>> cfg = conversation_data_config(res.shards, weights={"en": 2.0}, lengths=res.lengths)
+        >>> cfg = conversation_data_config(shards, weights={"en": 2.0}, lengths=lengths)
         >>> [(i.tags.language, i.weight) for i in cfg.input_cfg]
         [('en', 2.0), ('fr', 1.0)]
     """
@@ -324,41 +344,43 @@ def conversation_data_config(
         raise ValueError(
             f"Weights given for {unknown}, which have no shards; have {sorted(shards)}"
         )
-    inputs: list[dict[str, Any]] = []
-    for name, pairs in sorted(shards.items()):
-        if not pairs:
-            continue
-        manifests = [str(check_export_path(m).resolve()) for m, _ in pairs]
-        tars = [str(check_export_path(t).resolve()) for _, t in pairs]
-        inputs.append(
-            {
-                "type": CONVERSATION_TYPE,
-                "manifest_filepath": shard_pattern(manifests),
-                "tarred_audio_filepaths": shard_pattern(tars),
-                "audio_locator_tag": audio_locator_tag,
-                "weight": float(weights.get(name, 1.0)),
-                "tags": {"language": name},
-            }
-        )
+    inputs = [
+        {
+            "type": CONVERSATION_TYPE,
+            "manifest_filepath": shard_pattern(_resolved(m for m, _ in pairs)),
+            "tarred_audio_filepaths": shard_pattern(_resolved(t for _, t in pairs)),
+            "audio_locator_tag": audio_locator_tag,
+            "weight": float(weights.get(name, 1.0)),
+            "tags": {"language": name},
+        }
+        for name, pairs in sorted(shards.items())
+        if pairs
+    ]
     if not inputs:
         raise ValueError("No conversation shards to point the config at")
-    cfg = OmegaConf.create(
-        {
-            "sample_rate": sample_rate,
-            "prompt_format": prompt_format,
-            "token_equivalent_duration": token_equivalent_duration,
-            "input_cfg": inputs,
-        }
-    )
     bins = None
     if lengths is not None:
-        everything = [x for name in sorted(lengths) for x in lengths[name]]
         bins = estimate_token_bins(
-            everything,
+            [x for name in sorted(lengths) for x in lengths[name]],
             num_buckets,
-            token_equivalent_duration=token_equivalent_duration,
+            token_equivalent_duration=top.get(
+                "token_equivalent_duration", NemoDataConfig.token_equivalent_duration
+            ),
             count_tokens=count_tokens,
         )
+    return _data_config(inputs, bins, top)
+
+
+def _resolved(paths: Iterable[str]) -> list[str]:
+    return [str(check_export_path(p).resolve()) for p in paths]
+
+
+def _data_config(inputs: list[Any], bins: Sequence[int] | None, top: dict[str, Any]) -> DictConfig:
+    known = [f.name for f in dataclass_fields(NemoDataConfig) if f.name != "input_cfg"]
+    unknown = sorted(set(top) - set(known))
+    if unknown:
+        raise ValueError(f"Unknown NeMo data config key(s) {unknown}; known: {', '.join(known)}")
+    cfg = OmegaConf.structured(NemoDataConfig(input_cfg=inputs, **top))
     return _with_buckets(cfg, bins)
 
 

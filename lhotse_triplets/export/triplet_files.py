@@ -3,194 +3,171 @@ per-language metadata and failure logs, one triplet index, images copied once.
 
 ::
 
-    OUT/en/v0/clevr_1-t0-en-v0.wav      16-bit PCM WAV (ids made file-safe)
-    OUT/images/clevr_1_3f2a9c01d4.png   each distinct image once (conversation id + content hash)
-    OUT/metadata_en.jsonl               one line per kept clip (the triplet index row)
-    OUT/failed_en.jsonl                 rejected by the gate and failed here, with the reason
-    OUT/triplets.csv                    the index of every language (or .jsonl)
+    OUT/files/en/v0/clevr_1-t0-en-v0.wav      16-bit PCM WAV (ids made file-safe)
+    OUT/files/images/clevr_1_3f2a9c01d4.png   each distinct image once (conversation + hash)
+    OUT/files/metadata_en.jsonl               one line per kept clip (the triplet index row)
+    OUT/files/failed_en.jsonl                 rejected by the gate and failed here, with reason
+    OUT/files/triplets.csv                    the index of every language (or .jsonl)
 
-Paths inside the files are relative to ``OUT``, so the folder can be moved or archived as is.
-Images are *copied* (not referenced) for the same reason.
+Paths inside the files are relative to ``OUT/files``, so the folder can be moved or archived as
+is. Images are *copied* (not referenced) for the same reason.
 
 Example::
 
-    >>> result = export_triplet_files(cuts, "data/triplets")
-    >>> print(result.counts)
+    >>> result = export_triplet_files(cuts, "data")
+    >>> result.details["index"]
+    'data/files/triplets.csv'
 """
 
-import csv
-import hashlib
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
 from lhotse.cut import Cut
-from lhotse.utils import Pathlike
 from tqdm.auto import tqdm
 
 from lhotse_triplets import fields
-from lhotse_triplets.errors import Failure, ItemError
+from lhotse_triplets.cuts import cut_language, cut_text, cut_voice, is_rejected
+from lhotse_triplets.errors import Failure, FailureLog
+from lhotse_triplets.export.base import ExportOptions, ExportResult, exporter
 from lhotse_triplets.export.common import (
-    AtomicDir,
-    ExportCounts,
-    OnFailure,
+    DURATION,
+    AtomicOutput,
+    ImageFiles,
+    ItemGuard,
     audio_samples,
-    cut_language,
-    cut_voice,
+    check_choice,
     encode_audio,
-    failure_reason,
-    log_failure,
-    safe_name,
+    require_answer,
 )
-from lhotse_triplets.export.shar import is_rejected
-from lhotse_triplets.export.triplets import AUDIO, COLUMNS, SAMPLING_RATE, triplet_row
-from lhotse_triplets.images import has_image, image_extension, load_image_bytes
+from lhotse_triplets.export.triplets import (
+    AUDIO,
+    OFFSET,
+    SAMPLING_RATE,
+    SHARD,
+    IndexWriter,
+    triplet_row,
+)
+from lhotse_triplets.images import has_image
+from lhotse_triplets.paths import safe_name
 
-STAGE = "export_triplet_files"
-IMAGES_DIR = "images"
+FORMAT = "triplet_files"
+STAGE = f"export_{FORMAT}"
+#: The folder inside the export directory.
+FILES_DIR = "files"
 INDEX_FORMATS = ("csv", "jsonl")
+#: The stage named in ``failed_<lang>.jsonl`` for cuts the gate rejected.
+GATE_STAGE = "gate"
 
 
-@dataclass
-class TripletFilesExport:
-    """What :func:`export_triplet_files` wrote."""
-
-    output_dir: Path
-    index: Path
-    #: language -> metadata file.
-    metadata: dict[str, Path] = field(default_factory=dict)
-    #: language -> failed log.
-    failed: dict[str, Path] = field(default_factory=dict)
-    counts: ExportCounts = field(default_factory=ExportCounts)
-
-
+@exporter(FORMAT)
 def export_triplet_files(
-    cuts: Iterable[Cut],
-    output_dir: Pathlike,
-    *,
-    index_format: str = "csv",
-    sampling_rate: int | None = 16000,
-    overwrite: bool = False,
-    progress: bool = True,
-    on_failure: OnFailure | None = None,
-) -> TripletFilesExport:
-    """Write kept cuts as WAV files + metadata/failed logs per language + one triplet index.
+    cuts: Iterable[Cut], output_dir: Path, options: ExportOptions
+) -> ExportResult:
+    """WAVs under <lang>/<voice>/, metadata_<lang>.jsonl, failed_<lang>.jsonl, index, images/.
 
     Rejected cuts are not exported: they are listed in ``failed_<lang>.jsonl`` with their gate
-    reason (stage ``gate``); cuts that fail here (no audio, unreadable image) too, with the error.
+    reason (stage ``gate``); cuts that fail here (no audio, no answer, unreadable image) too, with
+    the error. Writes ``OUT/files/`` atomically.
 
-    :param index_format: ``csv`` (``triplets.csv``) or ``jsonl`` (``triplets.jsonl``).
-    :param sampling_rate: resample the WAVs to this rate (``None``: keep it).
-    :param on_failure: also called with each export failure (default: log a warning).
+    Options used: ``index_format`` (``csv``: ``triplets.csv``, or ``jsonl``), ``sampling_rate``
+    (``None``: keep), ``overwrite``, ``progress``, ``on_failure`` (also called per failure here).
+
+    :return: paths ``triplet_files``; details ``index``, ``metadata`` and ``failed``
+        (language -> file).
     :raises ValueError: for an unsafe path or an unknown index format.
-    :raises FileExistsError: when ``output_dir`` is not empty and ``overwrite`` is false.
+    :raises FileExistsError: when ``OUT/files`` is not empty and ``overwrite`` is false.
 
     Example::
 
-        >>> export_triplet_files(cuts, "data/triplets", index_format="jsonl").index
-        PosixPath('data/triplets/triplets.jsonl')
+        >>> export_triplet_files(cuts, "data", index_format="jsonl").details["index"]
+        'data/files/triplets.jsonl'
     """
-    if index_format not in INDEX_FORMATS:
-        raise ValueError(f"Unknown index_format {index_format!r}; use one of {INDEX_FORMATS}")
-    on_failure = on_failure or log_failure
-    atomic = AtomicDir(output_dir, overwrite=overwrite)
-    out = atomic.output_dir
-    result = TripletFilesExport(output_dir=out, index=out / f"triplets.{index_format}")
-    with atomic as tmp, _Files(tmp) as files:
-        index_file = files.open(f"triplets.{index_format}")
-        index = (
-            csv.DictWriter(index_file, fieldnames=list(COLUMNS)) if index_format == "csv" else None
-        )
-        if index is not None:
-            index.writeheader()
-        images: dict[str, str] = {}
-        for cut in tqdm(cuts, desc="triplet files", unit="cut", disable=not progress):
-            language = cut_language(cut)
+    check_choice("index_format", options.index_format, INDEX_FORMATS)
+    target = AtomicOutput(output_dir / FILES_DIR, overwrite=options.overwrite)
+    index_name = f"triplets.{options.index_format}"
+    result = ExportResult(FORMAT, paths={FORMAT: str(target.path)})
+    result.details["index"] = str(target.path / index_name)
+    guard = ItemGuard(STAGE, result.counts, options.on_failure)
+    with target as tmp, _Files(tmp) as files:
+        index = IndexWriter(files.open(index_name), options.index_format)
+        clips = _ClipWriter(tmp, options.sampling_rate)
+        for cut in tqdm(cuts, desc="triplet files", unit="cut", disable=not options.progress):
+            language = safe_name(cut_language(cut))
             if is_rejected(cut):
                 result.counts.rejected += 1
-                reason = str(cut.custom[fields.REJECT_REASON])
-                files.line(f"failed_{safe_name(language)}.jsonl", _failed(cut, "gate", reason))
+                failure = Failure(cut.id, GATE_STAGE, str(cut.custom[fields.REJECT_REASON]))
+                files.failed(language).write(failure, **_failure_details(cut))
                 continue
-            try:
-                row = _write_clip(cut, tmp, images, sampling_rate)
-            except (KeyboardInterrupt, MemoryError):
-                raise
-            except Exception as e:
-                result.counts.failed += 1
-                failure = Failure(cut.id, STAGE, failure_reason(e))
-                on_failure(failure)
-                files.line(
-                    f"failed_{safe_name(language)}.jsonl", _failed(cut, STAGE, failure.reason)
-                )
+            with guard.item(cut.id) as outcome:
+                row = clips.write(cut)
+            for failure in outcome.failures:
+                files.failed(language).write(failure, **_failure_details(cut))
+            if not outcome.ok:
                 continue
-            files.line(f"metadata_{safe_name(language)}.jsonl", row)
-            if index is not None:
-                index.writerow({k: "" if v is None else v for k, v in row.items()})
-            else:
-                index_file.write(json.dumps(row, ensure_ascii=False) + "\n")
-            result.counts.count(language, float(row["duration"]))
-        names = list(files.handles)
-    for name in names:
-        kind, _, rest = name.partition("_")
-        language = rest.removesuffix(".jsonl")
-        if kind == "metadata":
-            result.metadata[language] = out / name
-        elif kind == "failed":
-            result.failed[language] = out / name
+            files.line(f"metadata_{language}.jsonl", row)
+            index.write(row)
+            result.counts.count(cut_language(cut), float(row[DURATION]))
+        names = files.names()
+    for kind in ("metadata", "failed"):
+        result.details[kind] = {
+            name.removeprefix(f"{kind}_").removesuffix(".jsonl"): str(target.path / name)
+            for name in names
+            if name.startswith(f"{kind}_")
+        }
     return result
 
 
-def _write_clip(
-    cut: Cut, root: Path, images: dict[str, str], sampling_rate: int | None
-) -> dict[str, Any]:
-    audio, sr = audio_samples(cut, sampling_rate)
-    rel_audio = (
-        Path(safe_name(cut_language(cut))) / safe_name(cut_voice(cut)) / f"{safe_name(cut.id)}.wav"
-    )
-    rel_image = None
-    if has_image(cut):
-        data = load_image_bytes(cut)
-        digest = hashlib.sha1(data).hexdigest()[:10]
-        rel_image = images.get(digest)
-        if rel_image is None:
-            conversation = (cut.custom or {}).get(fields.CONVERSATION_ID) or cut.id
-            name = f"{safe_name(str(conversation))}_{digest}.{image_extension(data)}"
-            (root / IMAGES_DIR).mkdir(exist_ok=True)
-            (root / IMAGES_DIR / name).write_bytes(data)
-            rel_image = images[digest] = f"{IMAGES_DIR}/{name}"
-    if not isinstance((cut.custom or {}).get(fields.ANSWER), str):
-        raise ItemError(f"no '{fields.ANSWER}' text", cut.id)
-    (root / rel_audio).parent.mkdir(parents=True, exist_ok=True)
-    (root / rel_audio).write_bytes(encode_audio(audio, sr, "wav"))
-    row = triplet_row(cut)
-    row.update({AUDIO: rel_audio.as_posix(), fields.IMAGE: rel_image, SAMPLING_RATE: sr})
-    row["duration"] = len(audio) / sr
-    row["offset"] = 0.0
-    row["shard"] = None
-    return row
+class _ClipWriter:
+    """A clip's WAV (and its image, once) written under ``root``; its index row."""
+
+    def __init__(self, root: Path, sampling_rate: int | None) -> None:
+        self.root = root
+        self.sampling_rate = sampling_rate
+        self.images = ImageFiles(root)
+
+    def write(self, cut: Cut) -> dict[str, Any]:
+        require_answer(cut)
+        audio, sr = audio_samples(cut, self.sampling_rate)
+        image = self.images.add(cut) if has_image(cut) else None
+        rel_audio = (
+            Path(safe_name(cut_language(cut)))
+            / safe_name(cut_voice(cut))
+            / f"{safe_name(cut.id)}.wav"
+        )
+        (self.root / rel_audio).parent.mkdir(parents=True, exist_ok=True)
+        (self.root / rel_audio).write_bytes(encode_audio(audio, sr, "wav"))
+        row = triplet_row(cut)
+        row.update(
+            {
+                AUDIO: rel_audio.as_posix(),
+                fields.IMAGE: image,
+                SAMPLING_RATE: sr,
+                DURATION: len(audio) / sr,
+                OFFSET: 0.0,
+                SHARD: None,
+            }
+        )
+        return row
 
 
-def _failed(cut: Cut, stage: str, reason: str) -> dict[str, Any]:
-    custom = cut.custom or {}
+def _failure_details(cut: Cut) -> dict[str, Any]:
     return {
-        "cut_id": cut.id,
-        "stage": stage,
-        "reason": reason,
-        "language": cut_language(cut),
-        "voice": cut_voice(cut),
-        "prompt_text": cut.supervisions[0].text if cut.supervisions else None,
-        fields.ASR_TEXT: custom.get(fields.ASR_TEXT),
+        fields.LANGUAGE: cut_language(cut),
+        fields.VOICE: cut_voice(cut),
+        "prompt_text": cut_text(cut),
+        fields.ASR_TEXT: (cut.custom or {}).get(fields.ASR_TEXT),
     }
 
 
 class _Files:
-    """Text files opened on first use inside one directory, closed together."""
+    """Text files and failed logs opened on first use inside one directory, closed together."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
         self.handles: dict[str, IO[str]] = {}
+        self.logs: dict[str, FailureLog] = {}
 
     def open(self, name: str) -> IO[str]:
         if name not in self.handles:
@@ -200,9 +177,20 @@ class _Files:
     def line(self, name: str, obj: dict[str, Any]) -> None:
         self.open(name).write(json.dumps(obj, ensure_ascii=False, default=str) + "\n")
 
+    def failed(self, language: str) -> FailureLog:
+        name = f"failed_{language}.jsonl"
+        if name not in self.logs:
+            self.logs[name] = FailureLog(self.root / name).__enter__()
+        return self.logs[name]
+
+    def names(self) -> list[str]:
+        return sorted([*self.handles, *self.logs])
+
     def __enter__(self) -> "_Files":
         return self
 
     def __exit__(self, *args: Any) -> None:
         for f in self.handles.values():
             f.close()
+        for log in self.logs.values():
+            log.__exit__()

@@ -3,39 +3,47 @@
 One row per exported cut: where its image and audio are, the target text (the answer, verbatim),
 the spoken prompt text, language, voice, TTS model, scores and duration. Media are referenced by
 file path when they are files, or as ``<shard tar>#<cut id>`` when the cuts were read from a Shar
-export (:func:`~lhotse_triplets.export.shar.read_shar`); in-memory media have no reference.
+export (:func:`~lhotse_triplets.export.reading.read_shar`); in-memory media have no reference.
 
 Example::
 
-    >>> export_triplets(CutSet.from_jsonl_lazy("gated.jsonl.gz"), "triplets.csv")
-    120
+    >>> export_triplets(CutSet.from_jsonl_lazy("gated.jsonl.gz"), "out/export").paths
+    {'triplets': 'out/export/triplets.jsonl'}
 """
 
 import csv
 import gzip
 import json
-import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import IO, Any
 
-from lhotse.array import Array, TemporalArray
-from lhotse.audio import Recording
 from lhotse.cut import Cut
 from lhotse.image import Image
 from lhotse.utils import Pathlike
 
 from lhotse_triplets import fields
-from lhotse_triplets.export.shar import is_rejected, to_json_value
+from lhotse_triplets.cuts import cut_language, cut_text
+from lhotse_triplets.export.base import ExportOptions, ExportResult, exporter
+from lhotse_triplets.export.common import (
+    DURATION,
+    ID,
+    PROMPT_TEXT,
+    AtomicOutput,
+    ExportCounts,
+    is_shar_dir,
+    json_fields,
+    kept_cuts,
+)
 
-#: Column names of the index that are not custom fields.
-ID = "id"
-LANGUAGE = "language"
-VOICE = "voice"
-PROMPT_TEXT = "prompt_text"
+FORMAT = "triplets"
+#: Index formats by file-name ending.
+INDEX_FORMATS = ("jsonl", "jsonl.gz", "csv")
+
+#: Column names of the index that are not custom fields (besides ``id``, ``prompt_text``,
+#: ``duration``).
 AUDIO = "audio"
 OFFSET = "offset"
-DURATION = "duration"
 SAMPLING_RATE = "sampling_rate"
 SHARD = "shard"
 
@@ -44,8 +52,8 @@ COLUMNS = (
     ID,
     fields.CONVERSATION_ID,
     fields.TURN,
-    LANGUAGE,
-    VOICE,
+    fields.LANGUAGE,
+    fields.VOICE,
     fields.TTS_MODEL,
     fields.DATA_SOURCE,
     fields.IMAGE,
@@ -57,47 +65,15 @@ COLUMNS = (
     fields.USER_TEXT,
     fields.ANSWER,
     fields.ASR_TEXT,
-    fields.SIMILARITY,
-    fields.WER,
-    fields.CER,
-    fields.ERROR_RATE,
-    fields.MOS,
-    fields.GATE_SCORE,
+    *fields.SCORES,
     fields.REJECT_REASON,
     SHARD,
 )
 
 #: Custom fields copied into a row as they are (JSON-converted).
-_CUSTOM_COLUMNS = tuple(c for c in COLUMNS if c in fields.ALL and c != fields.IMAGE)
-
-
-def cut_metadata(cut: Cut) -> dict[str, Any]:
-    """Everything about ``cut`` except its media and answer, as JSON-able values.
-
-    Id, duration, spoken prompt text, language and voice, then every JSON-able custom field
-    (question, conversation id, turn, scores, provenance, ...).
-
-    Example::
-
-        >>> cut_metadata(cut)["language"]
-        'fr'
-    """
-    sup = cut.supervisions[0] if cut.supervisions else None
-    meta: dict[str, Any] = {
-        ID: cut.id,
-        DURATION: cut.duration,
-        PROMPT_TEXT: sup.text if sup else None,
-        LANGUAGE: sup.language if sup else None,
-        VOICE: sup.speaker if sup else None,
-    }
-    for key, value in (cut.custom or {}).items():
-        if key in (fields.IMAGE, fields.ANSWER) or _is_data(value):
-            continue
-        try:
-            meta[key] = to_json_value(value)
-        except TypeError:
-            continue
-    return meta
+_CUSTOM_COLUMNS = tuple(
+    c for c in COLUMNS if c in fields.ALL and c not in (fields.IMAGE, fields.LANGUAGE, fields.VOICE)
+)
 
 
 def triplet_row(cut: Cut) -> dict[str, Any]:
@@ -111,95 +87,126 @@ def triplet_row(cut: Cut) -> dict[str, Any]:
     custom = cut.custom or {}
     sup = cut.supervisions[0] if cut.supervisions else None
     row: dict[str, Any] = dict.fromkeys(COLUMNS)
+    row.update(json_fields(custom, _CUSTOM_COLUMNS))
     row.update(
         {
             ID: cut.id,
-            LANGUAGE: sup.language if sup else None,
-            VOICE: sup.speaker if sup else None,
+            fields.LANGUAGE: sup.language if sup else None,
+            fields.VOICE: sup.speaker if sup else None,
             fields.IMAGE: _image_reference(cut),
             AUDIO: _audio_reference(cut),
             OFFSET: cut.start,
             DURATION: cut.duration,
             SAMPLING_RATE: cut.sampling_rate if cut.has_recording else None,
-            PROMPT_TEXT: sup.text if sup else None,
+            PROMPT_TEXT: cut_text(cut),
             SHARD: str(custom["shard_origin"]) if custom.get("shard_origin") else None,
         }
     )
-    for key in _CUSTOM_COLUMNS:
-        if key in custom:
-            try:
-                row[key] = to_json_value(custom[key])
-            except TypeError:
-                pass
     return row
 
 
-def export_triplets(
-    cuts: Iterable[Cut],
-    output_path: Pathlike,
-    *,
-    include_rejected: bool = False,
-) -> int:
-    """Write the triplet index of ``cuts`` to ``output_path``; return the number of rows.
-
-    The format follows the name: ``.csv`` (header + one row per cut, RFC 4180 quoting, so
-    multi-line answers survive), ``.jsonl`` or ``.jsonl.gz`` (one JSON object per line, UTF-8).
-    Streams (one cut at a time) and replaces the file only when complete.
-
-    :param include_rejected: also list cuts the gate rejected (their ``reject_reason`` is set).
-    :raises ValueError: for an unknown extension, or a path inside a Shar directory (the Shar
-        reader would take the file for a data field).
+class IndexWriter:
+    """Triplet rows written to an open text file as CSV (header + RFC 4180 quoting, so
+    multi-line answers survive) or JSONL (one JSON object per line, UTF-8).
 
     Example::
 
-        >>> export_triplets(cuts, "export/triplets.jsonl")
+        >>> with open("triplets.csv", "w", newline="") as f:
+        ...     IndexWriter(f, "csv").write(triplet_row(cut))
+    """
+
+    def __init__(self, file: IO[str], index_format: str) -> None:
+        self.file = file
+        self.csv: csv.DictWriter | None = None
+        if index_format == "csv":
+            self.csv = csv.DictWriter(file, fieldnames=list(COLUMNS))
+            self.csv.writeheader()
+
+    def write(self, row: dict[str, Any]) -> None:
+        if self.csv is not None:
+            self.csv.writerow({k: "" if v is None else v for k, v in row.items()})
+        else:
+            self.file.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
+def index_format_of(path: Pathlike) -> str:
+    """The index format a file name asks for (its ending, one of :data:`INDEX_FORMATS`).
+
+    :raises ValueError: for any other ending.
+    """
+    name = Path(path).name.lower()
+    for kind in sorted(INDEX_FORMATS, key=len, reverse=True):
+        if name.endswith(f".{kind}"):
+            return kind
+    raise ValueError(
+        f"Cannot tell the format of {str(path)!r}: use a name ending in "
+        f"{', '.join('.' + k for k in INDEX_FORMATS)}"
+    )
+
+
+def write_triplet_index(
+    cuts: Iterable[Cut], path: Pathlike, *, include_rejected: bool, overwrite: bool
+) -> ExportCounts:
+    """Write the triplet index of ``cuts`` to the file ``path`` (its ending decides the format).
+
+    Streams (one cut at a time) and replaces the file only when complete.
+
+    :param include_rejected: also list cuts the gate rejected (their ``reject_reason`` is set).
+    :raises ValueError: for an unknown ending, or a path inside a Shar directory (the Shar reader
+        would take the file for a data field).
+    :raises FileExistsError: when the file exists and ``overwrite`` is false.
+
+    Example::
+
+        >>> write_triplet_index(cuts, "out/t.csv", include_rejected=False, overwrite=True).written
         120
     """
-    path = Path(output_path)
-    name = path.name.lower()
-    if name.endswith(".csv"):
-        kind = "csv"
-    elif name.endswith((".jsonl", ".jsonl.gz")):
-        kind = "jsonl"
-    else:
-        raise ValueError(
-            f"Cannot tell the format of {str(path)!r}: use a name ending in .jsonl, .jsonl.gz "
-            f"or .csv"
-        )
-    if any(path.parent.glob("cuts.*.jsonl*")):
+    path = Path(path)
+    index_format = index_format_of(path)
+    if is_shar_dir(path.parent):
         raise ValueError(
             f"{str(path)!r} is inside a Shar directory ({path.parent}); Lhotse would read it as "
             f"a Shar field. Write the triplet index next to the Shar directory instead."
         )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.partial")
-    count = 0
-    with _open_text(tmp) as f:
-        writer: csv.DictWriter | None = None
-        if kind == "csv":
-            writer = csv.DictWriter(f, fieldnames=list(COLUMNS))
-            writer.writeheader()
-        for cut in cuts:
-            if not include_rejected and is_rejected(cut):
-                continue
-            row = triplet_row(cut)
-            if writer is not None:
-                writer.writerow({k: "" if v is None else v for k, v in row.items()})
-            else:
-                f.write(json.dumps(row, ensure_ascii=False) + "\n")
-            count += 1
-    os.replace(tmp, path)
-    return count
+    counts = ExportCounts()
+    with AtomicOutput(path, overwrite=overwrite, is_file=True) as tmp, _open_text(tmp) as f:
+        writer = IndexWriter(f, "csv" if index_format == "csv" else "jsonl")
+        for cut in kept_cuts(cuts, include_rejected, counts):
+            writer.write(triplet_row(cut))
+            counts.count(cut_language(cut), cut.duration)
+    return counts
+
+
+@exporter(FORMAT)
+def export_triplets(cuts: Iterable[Cut], output_dir: Path, options: ExportOptions) -> ExportResult:
+    """Triplet index (image, audio, target text, language, voice, scores) as JSONL or CSV.
+
+    Writes ``OUT/triplets.<triplets_format>`` (JSONL by default): one row per kept cut
+    (:func:`triplet_row`), pointing at the cuts' own media. Options used: ``include_rejected``,
+    ``overwrite``, ``triplets_format``.
+
+    :return: paths ``triplets``.
+
+    Example::
+
+        >>> export_triplets(cuts, "out/export").counts.written
+        120
+    """
+    if options.triplets_format not in INDEX_FORMATS:
+        raise ValueError(
+            f"triplets_format={options.triplets_format!r}; use one of {', '.join(INDEX_FORMATS)}"
+        )
+    path = output_dir / f"triplets.{options.triplets_format}"
+    counts = write_triplet_index(
+        cuts, path, include_rejected=options.include_rejected, overwrite=options.overwrite
+    )
+    return ExportResult(FORMAT, paths={FORMAT: str(path)}, counts=counts)
 
 
 def _open_text(path: Path) -> IO[str]:
-    if path.name.endswith(".gz.partial") or path.suffix == ".gz":
+    if path.name.removesuffix(".partial").endswith(".gz"):
         return gzip.open(path, "wt", encoding="utf-8", newline="")
     return open(path, "w", encoding="utf-8", newline="")
-
-
-def _is_data(value: Any) -> bool:
-    return isinstance(value, (Array, TemporalArray, Recording, Image))
 
 
 def _shard_member(cut: Cut, field: str) -> str | None:

@@ -2,14 +2,14 @@
 
 from pathlib import Path
 
-from lhotse import CutSet, MonoCut, Recording, SupervisionSegment
+from lhotse import CutSet, MonoCut, Recording
 from lhotse.audio import AudioSource
 
 from lhotse_triplets import fields
 from lhotse_triplets.export.common import encode_audio
 from lhotse_triplets.testing.backends import DummyTTS
 
-from .test_shar import draw_image
+from .test_shar import draw_image, spoken_cut
 
 #: conversation id -> source turns (user text, answer), as the recipe reads them.
 SOURCE = {
@@ -72,26 +72,7 @@ def dialogue_cuts(workdir: Path) -> list[MonoCut]:
         }
         if conversation_id == "conv_2":
             custom[fields.SYSTEM_PROMPT] = SYSTEM_PROMPT
-        cut = MonoCut(
-            id=cut_id,
-            start=0.0,
-            duration=recording.duration,
-            channel=0,
-            recording=recording,
-            supervisions=[
-                SupervisionSegment(
-                    id=cut_id,
-                    recording_id=cut_id,
-                    start=0.0,
-                    duration=recording.duration,
-                    text=text,
-                    language=language,
-                    speaker=voice,
-                )
-            ],
-            custom=custom,
-        )
-        cuts.append(cut.attach_image(fields.IMAGE, str(image)))
+        cuts.append(spoken_cut(recording, text, language, voice, custom, image))
     # Out of order on purpose: the export must order turns itself.
     return cuts[::-1]
 

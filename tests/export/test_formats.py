@@ -5,6 +5,8 @@ compared with the source cuts."""
 import csv
 import io
 import json
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,15 +16,16 @@ from PIL import Image as PILImage
 
 import lhotse_triplets.testing.backends  # noqa: F401  (registers the dummy backends)
 from lhotse_triplets import fields
-from lhotse_triplets.errors import Failure
+from lhotse_triplets.errors import Failure, write_failures
 from lhotse_triplets.export import (
     detect_export,
     export_duplex,
     export_hf,
-    export_nemo_conversations,
+    export_nemo,
+    export_report,
+    export_shar,
     export_triplet_files,
     open_export,
-    write_report,
 )
 from lhotse_triplets.images import load_image_bytes
 
@@ -46,8 +49,17 @@ def assert_same_audio(audio, sr, cut):
 
 
 def test_triplet_files_layout_logs_and_index(source_cuts, by_id, tmp_path):
-    out = tmp_path / "files ß"
-    result = export_triplet_files(CutSet(source_cuts), out, progress=False)
+    result = export_triplet_files(CutSet(source_cuts), tmp_path / "export ß")
+    out = tmp_path / "export ß" / "files"
+    assert result.paths == {"triplet_files": str(out)}
+    assert result.details["index"] == str(out / "triplets.csv")
+    assert result.details["metadata"] == {
+        lang: str(out / f"metadata_{lang}.jsonl") for lang in ("en", "fr")
+    }
+    assert result.details["failed"] == {
+        "en": str(out / "failed_en.jsonl"),
+        "fr": str(out / "failed_fr.jsonl"),
+    }
     assert result.counts.written == 4 and result.counts.rejected == 2
     rows = list(csv.DictReader(open(out / "triplets.csv", encoding="utf-8")))
     assert sorted(r["id"] for r in rows) == sorted(c.id for c in kept(source_cuts))
@@ -67,21 +79,51 @@ def test_triplet_files_layout_logs_and_index(source_cuts, by_id, tmp_path):
     assert len(list((out / "images").iterdir())) == 2
 
 
+def test_triplet_files_jsonl_index_and_a_failing_cut(source_cuts, by_id, tmp_path):
+    from lhotse.utils import fastcopy
+
+    broken = [
+        fastcopy(c, custom={**c.custom, fields.ANSWER: None}) if c.id == "conv 1-t0-en-v0" else c
+        for c in source_cuts
+    ]
+    failures: list[Failure] = []
+    result = export_triplet_files(
+        CutSet(broken), tmp_path, index_format="jsonl", on_failure=failures.append
+    )
+    assert [(f.cut_id, f.stage) for f in failures] == [("conv 1-t0-en-v0", "export_triplet_files")]
+    assert result.counts.written == 3 and result.counts.failed == 1
+    rows = [json.loads(x) for x in open(result.details["index"], encoding="utf-8")]
+    assert sorted(r["id"] for r in rows) == sorted(c.id for c in kept(source_cuts))[1:]
+    failed = [json.loads(x) for x in open(result.details["failed"]["en"], encoding="utf-8")]
+    assert [(f["cut_id"], f["stage"]) for f in failed] == [
+        ("conv 1-t1-en-v0", "gate"),
+        ("conv 1-t0-en-v0", "export_triplet_files"),
+    ] or sorted((f["cut_id"], f["stage"]) for f in failed) == [
+        ("conv 1-t0-en-v0", "export_triplet_files"),
+        ("conv 1-t1-en-v0", "gate"),
+    ]
+    assert all(f["language"] == "en" and f["prompt_text"] for f in failed)
+    with pytest.raises(ValueError, match="index_format"):
+        export_triplet_files(CutSet(source_cuts), tmp_path / "x", index_format="tsv")
+
+
 def test_hf_dataset_load_from_disk_and_parquet(source_cuts, by_id, tmp_path):
     from datasets import Audio, load_dataset, load_from_disk
 
-    result = export_hf(CutSet(source_cuts), tmp_path / "hf", num_shards=2, settings={"tts": "x"})
-    assert [p.name for p in result.parquet_files] == [
+    result = export_hf(CutSet(source_cuts), tmp_path, hf_num_shards=2, settings={"tts": "x"})
+    assert result.paths == {"hf": str(tmp_path / "hf")}
+    assert [Path(p).name for p in result.details["parquet_files"]] == [
         "train-00000-of-00002.parquet",
         "train-00001-of-00002.parquet",
     ]
-    card = result.card.read_text(encoding="utf-8")
-    assert "| en | v0 | 2 |" in card and "tts: x" in card
-    arrow = load_from_disk(str(result.arrow_dir))
+    assert result.counts.written == 4 and result.counts.rejected == 2
+    card = Path(result.details["card"]).read_text(encoding="utf-8")
+    assert "| en | v0 | 2 |" in card and "tts: x" in card and "16000 Hz FLAC" in card
+    arrow = load_from_disk(result.details["arrow"])
     assert isinstance(arrow.features["audio"], Audio)
     parquet = load_dataset(
         "parquet",
-        data_files=[str(p) for p in result.parquet_files],
+        data_files=result.details["parquet_files"],
         split="train",
         cache_dir=str(tmp_path / "cache"),
     )
@@ -99,11 +141,13 @@ def test_hf_dataset_load_from_disk_and_parquet(source_cuts, by_id, tmp_path):
 
 def test_duplex_read_by_lhotse_and_nemo_dataset(source_cuts, by_id, tmp_path):
     failures: list[Failure] = []
-    counts = export_duplex(
-        CutSet(source_cuts), tmp_path / "d", tts="dummy", progress=False, on_failure=failures.append
+    result = export_duplex(
+        CutSet(source_cuts), tmp_path, duplex_tts="dummy", on_failure=failures.append
     )
-    assert counts.written == 3 and not failures
-    cuts = {c.id: c for c in CutSet.from_shar(in_dir=tmp_path / "d")}
+    assert result.counts.written == 3 and not failures
+    assert result.paths == {"duplex": str(tmp_path / "duplex")}
+    assert [Path(p).name for p in result.details["shards"]["cuts"]] == ["cuts.000000.jsonl.gz"]
+    cuts = {c.id: c for c in CutSet.from_shar(in_dir=tmp_path / "duplex")}
     dialogue = cuts["conv 1-en-v0"]
     roles = [(s.speaker, s.text) for s in dialogue.supervisions]
     assert roles == [
@@ -122,11 +166,27 @@ def test_duplex_read_by_lhotse_and_nemo_dataset(source_cuts, by_id, tmp_path):
     assert np.abs(target[:n]).max() == 0  # the agent is silent while the user speaks
     # Without a TTS and without target audio: a clear failure per cut, nothing written.
     failures.clear()
-    counts = export_duplex(
-        CutSet(source_cuts), tmp_path / "e", progress=False, on_failure=failures.append
-    )
-    assert counts.written == 0 and len(failures) == 4
+    result = export_duplex(CutSet(source_cuts), tmp_path / "e", on_failure=failures.append)
+    assert result.counts.written == 0 and len(failures) == result.counts.failed == 4
     assert "target_audio" in failures[0].reason and "tts" in failures[0].reason
+
+
+def test_duplex_options_gap_voice_shards(source_cuts, tmp_path):
+    result = export_duplex(
+        CutSet(source_cuts),
+        tmp_path,
+        duplex_tts="dummy",
+        duplex_tts_options={"num_voices": 2},
+        duplex_agent_voice="v1",
+        duplex_gap=1.0,
+        shard_size=1,
+        sampling_rate=8000,
+    )
+    assert len(result.details["shards"]["cuts"]) == 3
+    dialogue = {c.id: c for c in CutSet.from_shar(in_dir=result.paths["duplex"])}["conv 1-en-v0"]
+    assert dialogue.sampling_rate == 8000
+    sups = dialogue.supervisions
+    assert sups[1].start == pytest.approx(sups[0].end + 1.0, abs=1e-3)
 
 
 @pytest.mark.slow
@@ -136,8 +196,8 @@ def test_duplex_nemo_duplex_s2s_dataset(source_cuts, tmp_path):
 
     from .nemo_reading import make_tokenizer
 
-    export_duplex(CutSet(source_cuts), tmp_path / "d", tts="dummy", progress=False)
-    cuts = CutSet.from_shar(in_dir=tmp_path / "d").to_eager()
+    export_duplex(CutSet(source_cuts), tmp_path, duplex_tts="dummy")
+    cuts = CutSet.from_shar(in_dir=tmp_path / "duplex").to_eager()
     texts = [s.text for c in cuts for s in c.supervisions]
     tokenizer = make_tokenizer(tmp_path, texts)
     dataset = DuplexS2SDataset(
@@ -155,35 +215,58 @@ def test_duplex_nemo_duplex_s2s_dataset(source_cuts, tmp_path):
     assert batch["source_audio"].shape[0] == len(cuts)
 
 
+def table_rows(markdown: str) -> list[list[str]]:
+    """The cells of every Markdown table row (separator rows left out)."""
+    rows = []
+    for line in markdown.splitlines():
+        if line.startswith("|") and not re.fullmatch(r"[|\-: ]+", line):
+            rows.append([cell.strip() for cell in line.strip("|").split("|")])
+    return rows
+
+
 def test_report_markdown_html_plots(source_cuts, tmp_path):
     failures = [Failure("x-t0-en-v0", "synthesize", "empty text")]
-    paths = write_report(CutSet(source_cuts), tmp_path / "r", failures=failures)
-    md = open(paths["markdown"], encoding="utf-8").read()
+    result = export_report(CutSet(source_cuts), tmp_path, failures=failures)
+    assert result.paths == {"report": str(tmp_path / "report" / "report.md")}
+    md = open(result.paths["report"], encoding="utf-8").read()
     assert "4 clips kept" in md and "2 rejected" in md and "1 failed" in md
-    assert "| en | 3 | 1 | 75.0 |" in md
-    assert "| low_similarity | 1 |" in md and "| synthesize | empty text | 1 |" in md
-    assert "<table>" in open(paths["html"], encoding="utf-8").read()
+    rows = table_rows(md)
+    assert ["en", "3", "1", "75.0", "0.0008"] in rows
+    assert ["en", "v0", "2", "0.0004", "0.03"] in rows
+    assert ["low_similarity", "1"] in rows and ["synthesize", "empty text", "1"] in rows
+    en_means = next(r for r in rows if r[0] == "en" and len(r) == 5 and "." in r[1])
+    assert en_means[1] == "0.825"  # mean similarity of the en cuts (0.9, 0.8, 0.9, 0.7)
+    html = open(result.details["html"], encoding="utf-8").read()
+    assert "<table>" in html and re.search(r"<td>\s*low_similarity\s*</td>", html)
+    assert set(result.details["plots"]) == {"similarity", "wer", "error_rate", "mos"}
     for name in ("similarity", "error_rate", "mos"):
-        assert open(paths[f"plot_{name}"], "rb").read(4) == b"\x89PNG"
+        assert open(result.details["plots"][name], "rb").read(4) == b"\x89PNG"
+    assert (result.counts.written, result.counts.rejected, result.counts.failed) == (4, 2, 1)
+
+
+def test_report_lists_the_failed_logs_of_a_run(source_cuts, tmp_path):
+    from lhotse_triplets.errors import read_failures
+
+    write_failures(tmp_path / "run" / "failed.jsonl", [Failure("a", "score", "asr: timeout")] * 2)
+    failures = read_failures(tmp_path / "run")
+    result = export_report(CutSet(source_cuts), tmp_path / "e", failures=failures)
+    assert ["score", "asr: timeout", "2"] in table_rows(Path(result.paths["report"]).read_text())
 
 
 def test_open_export_reads_every_format_back(source_cuts, by_id, tmp_path):
-    from lhotse_triplets.export import export_shar
-
-    export_shar(CutSet(source_cuts), tmp_path / "shar")
-    export_nemo_conversations(
-        CutSet(source_cuts), tmp_path / "nemo", image_mode="path", progress=False
-    )
-    export_triplet_files(CutSet(source_cuts), tmp_path / "files", progress=False)
-    export_hf(CutSet(source_cuts), tmp_path / "hf")
+    export_shar(CutSet(source_cuts), tmp_path)
+    export_nemo(CutSet(source_cuts), tmp_path, image_mode="path")
+    export_triplet_files(CutSet(source_cuts), tmp_path)
+    export_hf(CutSet(source_cuts), tmp_path)
     expected = {c.id for c in kept(source_cuts)}
     for kind, name in [
         ("shar", "shar"),
-        ("nemo_conversation", "nemo"),
+        ("nemo", "nemo"),
         ("triplet_files", "files"),
         ("hf", "hf"),
     ]:
         assert detect_export(tmp_path / name) == kind
+        assert next(open_export(tmp_path / name, format=kind)).target_text
         seen = set()
         for image, audio, sr, target, meta in open_export(tmp_path / name):
             cut = by_id[meta["id"]]
@@ -195,6 +278,8 @@ def test_open_export_reads_every_format_back(source_cuts, by_id, tmp_path):
         assert seen == expected, kind
     with pytest.raises(ValueError, match="not an export"):
         detect_export(tmp_path)
+    with pytest.raises(ValueError, match="known readable export formats"):
+        open_export(tmp_path / "shar", format="report")
 
 
 @pytest.mark.slow
@@ -206,9 +291,10 @@ def test_export_formats_yamls_with_buckets_load_in_nemo(source_cuts, tmp_path):
 
     from .nemo_reading import conversations, make_tokenizer, read_with_nemo
 
-    outputs = export_formats(
+    results = export_formats(
         CutSet(source_cuts), tmp_path / "exp", formats=["shar", "nemo", "report"], num_buckets=3
     )
+    outputs = {k: v for result in results.values() for k, v in result.paths.items()}
     texts = [DEFAULT_QUESTION, "You are a helpful visual assistant."]
     texts += [t for c in source_cuts for t in (c.supervisions[0].text, c.custom[fields.ANSWER])]
     tokenizer = make_tokenizer(tmp_path, texts)

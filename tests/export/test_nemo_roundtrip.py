@@ -1,7 +1,8 @@
 """The acceptance test of the Shar export: NeMo's own dataloader + SALMDataset read it.
 
 Builds triplet cuts (two languages, multi-line unicode answers, one rejected), exports them with
-:func:`export_shar` + :func:`write_nemo_config`, then reads the Shar with
+:func:`export_shar` (the Shar and its ``nemo_data.yaml``, bucketing included) and
+:func:`write_nemo_config` (no bucketing), then reads the Shar with
 ``get_lhotse_dataloader_from_config`` (the generated YAML, unchanged, plus batching options) into
 ``speechlm2``'s ``SALMDataset`` with a SentencePiece tokenizer trained in the test. Every
 conversation must train on the source answer, carry the source audio and the source image bytes.
@@ -12,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from lhotse import CutSet
+from omegaconf import OmegaConf
 
 from lhotse_triplets import fields
 from lhotse_triplets.export import DEFAULT_QUESTION, export_shar, write_nemo_config
@@ -41,14 +43,17 @@ def tokenizer(tmp_path_factory, source_cuts):
 
 
 def export_with_config(cuts, out_dir: Path, **kwargs) -> Path:
-    shar = out_dir / "shar"
-    export_shar(CutSet(cuts), shar, shard_size=2, **kwargs)
-    return write_nemo_config(shar, out_dir / "nemo_data.yaml")
+    """The YAML the Shar export wrote next to the Shar."""
+    return Path(export_shar(CutSet(cuts), out_dir, shard_size=2, **kwargs).paths["nemo_config"])
 
 
-@pytest.fixture(scope="module")
-def nemo_batches(tmp_path_factory, source_cuts, tokenizer):
+@pytest.fixture(scope="module", params=["export", "write_nemo_config"])
+def nemo_batches(request, tmp_path_factory, source_cuts, tokenizer):
     config = export_with_config(source_cuts, tmp_path_factory.mktemp("export"))
+    assert OmegaConf.load(config).use_bucketing
+    if request.param == "write_nemo_config":  # the plain config, no bucketing keys
+        config = write_nemo_config(config.parent / "shar", config.parent / "plain.yaml")
+        assert "use_bucketing" not in OmegaConf.load(config)
     return read_with_nemo(config, tokenizer)
 
 

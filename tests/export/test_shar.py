@@ -11,16 +11,21 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from lhotse import CutSet, MonoCut, Recording, SupervisionSegment, fastcopy
+from lhotse import CutSet, MonoCut, Recording, fastcopy
 from omegaconf import OmegaConf
 from PIL import Image as PILImage
 from PIL import ImageDraw
 
 from lhotse_triplets import fields
 from lhotse_triplets.audio import resample
+from lhotse_triplets.cuts import make_prompt_cut, with_audio
 from lhotse_triplets.errors import Failure
 from lhotse_triplets.export import DEFAULT_QUESTION, export_shar, iter_triplets, read_shar
-from lhotse_triplets.export.nemo_config import DEFAULT_AUDIO_LOCATOR_TAG, write_nemo_config
+from lhotse_triplets.export.nemo_config import (
+    DEFAULT_AUDIO_LOCATOR_TAG,
+    INPUT_TYPE,
+    write_nemo_config,
+)
 from lhotse_triplets.export.shar import DROPPED_FIELDS
 from lhotse_triplets.images import load_image_bytes
 
@@ -116,45 +121,35 @@ def triplet_cut(
     image = workdir / f"{conversation_id}.{image_ext}"
     if not image.exists():
         draw_image(image, seed=int(conversation_id[-1]))
-    cut = MonoCut(
-        id=cut_id,
-        start=0.0,
-        duration=recording.duration,
-        channel=0,
-        recording=recording,
-        supervisions=[
-            SupervisionSegment(
-                id=cut_id,
-                recording_id=cut_id,
-                start=0.0,
-                duration=recording.duration,
-                text=prompt,
-                language=language,
-                speaker=voice,
-            )
-        ],
-        custom={
-            fields.CONVERSATION_ID: conversation_id,
-            fields.TURN: turn,
-            fields.USER_TEXT: prompt,
-            fields.PLACEHOLDERS: ["<image>"],
-            fields.ANSWER: answer,
-            fields.DATA_SOURCE: "CLEVR",
-            fields.HISTORY: [{"role": "user", "text": "Look at this."}] if turn else [],
-            fields.TRANSLATIONS: {"de": "Übersetzung"},
-            fields.TTS_MODEL: "espeak",
-            fields.SYNTHESIS_SECONDS: 0.01,
-            fields.ASR_TEXT: prompt.lower(),
-            fields.SIMILARITY: 0.93,
-            fields.WER: 0.1,
-            fields.CER: 0.05,
-            fields.ERROR_RATE: 0.1,
-            fields.MOS: 3.9,
-            fields.GATE_SCORE: 0.87,
-            fields.REJECT_REASON: reject_reason,
-        },
-    )
-    return cut.attach_image(fields.IMAGE, str(image))
+    custom = {
+        fields.CONVERSATION_ID: conversation_id,
+        fields.TURN: turn,
+        fields.USER_TEXT: prompt,
+        fields.PLACEHOLDERS: ["<image>"],
+        fields.ANSWER: answer,
+        fields.DATA_SOURCE: "CLEVR",
+        fields.HISTORY: [{"role": "user", "text": "Look at this."}] if turn else [],
+        fields.TRANSLATIONS: {"de": "Übersetzung"},
+        fields.TTS_MODEL: "espeak",
+        fields.SYNTHESIS_SECONDS: 0.01,
+        fields.ASR_TEXT: prompt.lower(),
+        fields.SIMILARITY: 0.93,
+        fields.WER: 0.1,
+        fields.CER: 0.05,
+        fields.ERROR_RATE: 0.1,
+        fields.MOS: 3.9,
+        fields.GATE_SCORE: 0.87,
+        fields.REJECT_REASON: reject_reason,
+    }
+    return spoken_cut(recording, prompt, language, voice, custom, image)
+
+
+def spoken_cut(
+    recording: Recording, text: str, language: str, voice: str, custom: dict, image: Path
+) -> MonoCut:
+    """A cut as synthesis makes it (id = the recording's), with an image attached."""
+    prompt = make_prompt_cut(recording.id, text, language, custom)
+    return with_audio(prompt, voice, recording).attach_image(fields.IMAGE, str(image))
 
 
 def make_triplet_cuts(workdir: Path, specs=SPECS) -> list[MonoCut]:
@@ -174,15 +169,21 @@ def source_cuts(tmp_path_factory) -> list[MonoCut]:
     return make_triplet_cuts(tmp_path_factory.mktemp("src"))
 
 
+def shar_of(export_dir: Path, cuts, **options) -> Path:
+    """Export ``cuts`` as Shar into ``export_dir``; the Shar directory."""
+    return Path(export_shar(CutSet(cuts), export_dir, **options).paths["shar"])
+
+
 @pytest.fixture(scope="module")
 def exported(source_cuts, tmp_path_factory):
-    out = tmp_path_factory.mktemp("export") / "shar"
-    paths = export_shar(CutSet(source_cuts), out, shard_size=2)
-    return out, paths
+    result = export_shar(CutSet(source_cuts), tmp_path_factory.mktemp("export"), shard_size=2)
+    return Path(result.paths["shar"]), result
 
 
-def test_export_writes_shards_with_image_inside(exported):
-    out, paths = exported
+def test_export_writes_shards_with_image_inside(exported, source_cuts):
+    out, result = exported
+    assert out.name == "shar" and result.format == "shar"
+    paths = result.details["shards"]
     assert set(paths) == {"cuts", "recording", fields.IMAGE}
     assert [Path(p).name for p in paths["cuts"]] == ["cuts.000000.jsonl.gz", "cuts.000001.jsonl.gz"]
     assert all(Path(p).is_file() for ps in paths.values() for p in ps)
@@ -190,6 +191,39 @@ def test_export_writes_shards_with_image_inside(exported):
         Path(p).name for ps in paths.values() for p in ps
     )
     assert not list(out.parent.glob(".*partial"))
+    # The NeMo config beside the Shar (never inside it), and nothing else in the export dir.
+    assert result.paths == {"shar": str(out), "nemo_config": str(out.parent / "nemo_data.yaml")}
+    assert sorted(p.name for p in out.parent.iterdir()) == ["nemo_data.yaml", "shar"]
+    counts = result.counts
+    assert (counts.written, counts.rejected, counts.failed) == (3, 1, 0)
+    assert counts.per_language == {"en": 2, "fr": 1}
+    assert counts.seconds == pytest.approx(sum(c.duration for c in kept(source_cuts)))
+
+
+def test_exported_nemo_config_points_at_the_shar_with_buckets(exported):
+    out, result = exported
+    cfg = OmegaConf.to_container(OmegaConf.load(result.paths["nemo_config"]))
+    assert cfg["sample_rate"] == SAMPLING_RATE
+    assert cfg["input_cfg"] == [
+        {
+            "type": INPUT_TYPE,
+            "shar_path": str(out.resolve()),
+            "audio_locator_tag": DEFAULT_AUDIO_LOCATOR_TAG,
+            "weight": 1.0,
+        }
+    ]
+    assert cfg["use_bucketing"] and cfg["num_buckets"] == len(cfg["bucket_duration_bins"]) + 1
+
+
+def test_no_cuts_no_nemo_config_and_a_stale_one_is_removed(source_cuts, tmp_path):
+    export_shar(CutSet(source_cuts), tmp_path)
+    assert (tmp_path / "nemo_data.yaml").is_file()
+    rejected = [c for c in source_cuts if c.custom[fields.REJECT_REASON]]
+    result = export_shar(CutSet(rejected), tmp_path, overwrite=True)
+    assert result.counts.written == 0 and result.counts.rejected == 1
+    assert "nemo_config" not in result.paths
+    assert not (tmp_path / "nemo_data.yaml").exists()
+    assert not list((tmp_path / "shar").iterdir())
 
 
 def test_shar_reads_back_ids_answers_audio_image(exported, source_cuts):
@@ -241,21 +275,27 @@ def test_shar_custom_fields_are_clean(exported):
 
 def test_rejected_cuts_are_not_exported_unless_asked(source_cuts, tmp_path):
     rejected_id = next(c.id for c in source_cuts if c.custom[fields.REJECT_REASON])
-    export_shar(CutSet(source_cuts), tmp_path / "kept")
-    assert rejected_id not in CutSet.from_shar(in_dir=tmp_path / "kept").ids
-    export_shar(CutSet(source_cuts), tmp_path / "all", include_rejected=True)
-    back = {c.id: c for c in CutSet.from_shar(in_dir=tmp_path / "all")}
+    assert rejected_id not in CutSet.from_shar(in_dir=shar_of(tmp_path / "kept", source_cuts)).ids
+    shar = shar_of(tmp_path / "all", source_cuts, include_rejected=True)
+    back = {c.id: c for c in CutSet.from_shar(in_dir=shar)}
     assert len(back) == len(source_cuts)
     assert back[rejected_id].custom[fields.REJECT_REASON] == "wer 0.80 > 0.50"
 
 
 @pytest.mark.parametrize("bad", ["shar(1)", "shar[en]", "a<b"])
 def test_paths_nemo_would_rewrite_are_refused(source_cuts, tmp_path, bad):
-    target = tmp_path / bad / "shar"
+    target = tmp_path / bad / "export"
     with pytest.raises(ValueError, match="NeMo rewrites") as err:
         export_shar(CutSet(source_cuts), target)
     assert bad in str(err.value)
     assert not (tmp_path / bad).exists()
+
+
+def test_an_export_inside_a_shar_directory_is_refused(exported, source_cuts):
+    out, _ = exported
+    with pytest.raises(ValueError, match="Shar directory"):
+        export_shar(CutSet(source_cuts), out)
+    assert all(p.name.split(".")[0] in ("cuts", "recording", "image") for p in out.iterdir())
 
 
 def test_export_from_lazy_cutset_streams(source_cuts, tmp_path):
@@ -265,8 +305,7 @@ def test_export_from_lazy_cutset_streams(source_cuts, tmp_path):
     CutSet(source_cuts).to_file(manifest)
     lazy = CutSet.from_jsonl_lazy(manifest)
     assert lazy.is_lazy
-    out = tmp_path / "shar"
-    partial = tmp_path / ".shar.partial"
+    partial = tmp_path / "lazy" / ".shar.partial"
     seen: list[str] = []
 
     def stream() -> Iterator[MonoCut]:
@@ -276,9 +315,8 @@ def test_export_from_lazy_cutset_streams(source_cuts, tmp_path):
             seen.append(cut.id)
             yield cut
 
-    export_shar(stream(), out, shard_size=1)
-    eager_out = tmp_path / "eager"
-    export_shar(CutSet(source_cuts), eager_out, shard_size=1)
+    out = Path(export_shar(stream(), tmp_path / "lazy", shard_size=1).paths["shar"])
+    eager_out = shar_of(tmp_path / "eager", source_cuts, shard_size=1)
     lazy_back = [(c.id, c.custom[fields.ANSWER]) for c in CutSet.from_shar(in_dir=out)]
     eager_back = [(c.id, c.custom[fields.ANSWER]) for c in CutSet.from_shar(in_dir=eager_out)]
     assert lazy_back == eager_back
@@ -288,18 +326,17 @@ def test_export_from_lazy_cutset_streams(source_cuts, tmp_path):
 
 def test_input_cuts_are_not_modified(source_cuts, tmp_path):
     before = [c.to_dict() for c in source_cuts]
-    export_shar(CutSet(source_cuts), tmp_path / "shar")
+    export_shar(CutSet(source_cuts), tmp_path)
     assert [c.to_dict() for c in source_cuts] == before
 
 
 def test_question_caller_then_cut_then_default(source_cuts, tmp_path):
     own = source_cuts[0].with_custom(fields.QUESTION, "Listen, then answer.")
     cuts = CutSet([own, source_cuts[1]])
-    export_shar(cuts, tmp_path / "default")
-    questions = {c.id: c.custom[fields.QUESTION] for c in read_shar(tmp_path / "default")}
+    questions = {c.id: c.custom[fields.QUESTION] for c in read_shar(shar_of(tmp_path / "d", cuts))}
     assert questions == {own.id: "Listen, then answer.", source_cuts[1].id: DEFAULT_QUESTION}
-    export_shar(cuts, tmp_path / "empty", question="")
-    assert {c.custom[fields.QUESTION] for c in read_shar(tmp_path / "empty")} == {""}
+    empty = shar_of(tmp_path / "empty", cuts, question="")
+    assert {c.custom[fields.QUESTION] for c in read_shar(empty)} == {""}
 
 
 def test_reserved_empty_and_non_json_fields_are_dropped(source_cuts, tmp_path):
@@ -316,8 +353,7 @@ def test_reserved_empty_and_non_json_fields_are_dropped(source_cuts, tmp_path):
             fields.SIMILARITY: np.float32(0.5),
         }
     )
-    export_shar(CutSet([fastcopy(cut, custom=custom)]), tmp_path / "shar")
-    (back,) = list(read_shar(tmp_path / "shar"))
+    (back,) = list(read_shar(shar_of(tmp_path, [fastcopy(cut, custom=custom)])))
     for key in ("input_ids", "mask", fields.CONTEXT, fields.SYSTEM_PROMPT, "blob"):
         assert key not in back.custom
     assert back.custom["shape"] == 3
@@ -327,28 +363,48 @@ def test_reserved_empty_and_non_json_fields_are_dropped(source_cuts, tmp_path):
 def test_failing_cut_is_reported_and_skipped(source_cuts, tmp_path):
     broken = source_cuts[0].with_custom(fields.ANSWER, None)
     failures: list[Failure] = []
-    export_shar(CutSet([broken, source_cuts[1]]), tmp_path / "shar", on_failure=failures.append)
-    assert [f.cut_id for f in failures] == [broken.id]
+    result = export_shar(CutSet([broken, source_cuts[1]]), tmp_path, on_failure=failures.append)
+    assert [(f.cut_id, f.stage) for f in failures] == [(broken.id, "export_shar")]
     assert "answer" in failures[0].reason
+    assert (result.counts.written, result.counts.failed) == (1, 1)
     assert list(read_shar(tmp_path / "shar").ids) == [source_cuts[1].id]
 
 
 def test_existing_export_needs_overwrite_and_leaves_no_stale_shards(source_cuts, tmp_path):
-    out = tmp_path / "shar"
-    export_shar(CutSet(source_cuts), out, shard_size=1)
+    out = shar_of(tmp_path, source_cuts, shard_size=1)
+    (tmp_path / "mine.txt").write_text("not the export's")  # other entries are left alone
     assert len(list(out.glob("cuts.*"))) == 3
-    with pytest.raises(FileExistsError):
-        export_shar(CutSet(source_cuts), out)
-    export_shar(CutSet(source_cuts[:1]), out, shard_size=1, overwrite=True)
+    with pytest.raises(FileExistsError, match="overwrite"):
+        export_shar(CutSet(source_cuts), tmp_path)
+    export_shar(CutSet(source_cuts[:1]), tmp_path, shard_size=1, overwrite=True)
     assert len(list(out.glob("cuts.*"))) == 1
     assert list(read_shar(out).ids) == [source_cuts[0].id]
+    assert (tmp_path / "mine.txt").read_text() == "not the export's"
+
+
+def test_overwrite_refuses_a_shar_dir_holding_other_files(source_cuts, tmp_path):
+    out = shar_of(tmp_path, source_cuts[:1])
+    (out / "notes.txt").write_text("mine")
+    with pytest.raises(FileExistsError, match="notes.txt"):
+        export_shar(CutSet(source_cuts), tmp_path, overwrite=True)
+    assert (out / "notes.txt").read_text() == "mine" and read_shar(out).ids
+    with pytest.raises(ValueError, match="audio_format"):
+        export_shar(CutSet(source_cuts), tmp_path / "x", audio_format="aac")
+
+
+def test_unknown_option_is_named(source_cuts, tmp_path):
+    with pytest.raises(ValueError, match="shard_sise") as err:
+        export_shar(CutSet(source_cuts), tmp_path, shard_sise=2)
+    assert "shard_size" in str(err.value)  # the known options are listed
+    assert not list(tmp_path.iterdir())
 
 
 def test_resample_on_export(source_cuts, tmp_path):
-    export_shar(CutSet(source_cuts[:1]), tmp_path / "shar", sampling_rate=8000)
-    (cut,) = list(read_shar(tmp_path / "shar"))
+    result = export_shar(CutSet(source_cuts[:1]), tmp_path, sampling_rate=8000)
+    (cut,) = list(read_shar(result.paths["shar"]))
     assert cut.sampling_rate == 8000
     assert cut.load_audio().shape[1] == pytest.approx(source_cuts[0].num_samples / 2, abs=2)
+    assert OmegaConf.load(result.paths["nemo_config"]).sample_rate == 8000
 
 
 def test_iter_triplets_gives_what_a_trainer_needs(exported, source_cuts):
@@ -381,13 +437,13 @@ def test_read_shar_refuses_a_directory_without_shards(tmp_path):
 
 def test_reexport_of_a_shar_keeps_the_image(exported, tmp_path):
     out, _ = exported
-    export_shar(read_shar(out), tmp_path / "again")
+    again_dir = shar_of(tmp_path, read_shar(out))
     first = {c.id: c.load_custom(fields.IMAGE).tobytes() for c in read_shar(out)}
-    again = {c.id: c.load_custom(fields.IMAGE).tobytes() for c in read_shar(tmp_path / "again")}
+    again = {c.id: c.load_custom(fields.IMAGE).tobytes() for c in read_shar(again_dir)}
     assert again == first
     assert all(
         "shard_origin" not in c.custom
-        for c in CutSet.from_jsonl_lazy(sorted((tmp_path / "again").glob("cuts.*"))[0])
+        for c in CutSet.from_jsonl_lazy(sorted(again_dir.glob("cuts.*"))[0])
     )
 
 
@@ -429,32 +485,23 @@ def test_nemo_config_for_several_shars_and_bad_inputs(exported, tmp_path):
 def test_shards_by_hours(source_cuts, tmp_path):
     durations = [c.duration for c in kept(source_cuts)]
     limit = (durations[0] + durations[1]) * 1.01  # the first two fit, the third does not
-    paths = export_shar(
-        CutSet(source_cuts), tmp_path / "shar", shard_size=None, shard_hours=limit / 3600
+    result = export_shar(
+        CutSet(source_cuts), tmp_path / "h", shard_size=None, shard_hours=limit / 3600
     )
+    paths = result.details["shards"]
     assert [Path(p).name for p in paths["cuts"]] == ["cuts.000000.jsonl.gz", "cuts.000001.jsonl.gz"]
     shards = [[c.id for c in CutSet.from_jsonl_lazy(p)] for p in paths["cuts"]]
     assert shards == [[c.id for c in kept(source_cuts)][:2], [kept(source_cuts)[2].id]]
-    back = CutSet.from_shar(in_dir=tmp_path / "shar")
+    back = CutSet.from_shar(in_dir=result.paths["shar"])
     assert sorted(c.id for c in back) == sorted(c.id for c in kept(source_cuts))
     # Both limits: whichever comes first.
-    paths = export_shar(
+    result = export_shar(
         CutSet(source_cuts), tmp_path / "both", shard_size=1, shard_hours=limit / 3600
     )
-    assert len(paths["cuts"]) == 3
+    assert len(result.details["shards"]["cuts"]) == 3
+    # No limit at all: one unnumbered shard.
+    result = export_shar(CutSet(source_cuts), tmp_path / "one", shard_size=None)
+    assert [Path(p).name for p in result.details["shards"]["cuts"]] == ["cuts.jsonl.gz"]
+    assert len(read_shar(result.paths["shar"]).to_eager()) == 3
     with pytest.raises(ValueError, match="hours"):
         export_shar(CutSet(source_cuts), tmp_path / "bad", shard_hours=0)
-
-
-def test_cli_refuses_mangled_path_with_a_clean_message(tmp_path):
-    from click.testing import CliRunner
-
-    from lhotse_triplets.bin.cli import cli
-    from lhotse_triplets.testing.cuts import dummy_prompt_cuts
-
-    manifest = tmp_path / "prompts.jsonl.gz"
-    dummy_prompt_cuts(2).to_file(manifest)
-    result = CliRunner().invoke(cli, ["export", "nemo", str(manifest), str(tmp_path / "x(1)")])
-    assert result.exit_code == 1
-    assert "Error: ValueError: Export path" in result.output and "'('" in result.output
-    assert "Traceback" not in result.output

@@ -5,6 +5,7 @@ import base64
 import io
 import json
 import tarfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,12 +15,8 @@ from omegaconf import OmegaConf
 
 from lhotse_triplets import fields
 from lhotse_triplets.errors import Failure
-from lhotse_triplets.export import DEFAULT_QUESTION
+from lhotse_triplets.export import DEFAULT_QUESTION, export_nemo, write_conversation_config
 from lhotse_triplets.export.nemo_config import CONVERSATION_TYPE, DEFAULT_AUDIO_LOCATOR_TAG
-from lhotse_triplets.export.nemo_conversation import (
-    export_nemo_conversations,
-    write_conversation_config,
-)
 from lhotse_triplets.images import load_image_bytes
 
 from .dialogues import SOURCE, SYSTEM_PROMPT, dialogue_cuts, spoken
@@ -32,15 +29,15 @@ def source_cuts(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def exported(source_cuts, tmp_path_factory):
-    out = tmp_path_factory.mktemp("out") / "nemo export ü"
-    result = export_nemo_conversations(CutSet(source_cuts), out, shard_size=1, progress=False)
-    return out, result
+    export_dir = tmp_path_factory.mktemp("out") / "nemo export ü"
+    result = export_nemo(CutSet(source_cuts), export_dir, shard_size=1, weights={"en": 2.0})
+    return Path(result.paths["nemo"]), result
 
 
 def read_lines(result) -> dict[str, tuple[dict, dict[str, bytes]]]:
     """conversation id -> (JSONL line, tar member name -> bytes), checking the tar order."""
     out = {}
-    for pairs in result.shards.values():
+    for pairs in result.details["shards"].values():
         for manifest, tar_path in pairs:
             with tarfile.open(tar_path) as tar:
                 members = [(m.name, tar.extractfile(m).read()) for m in tar.getmembers()]
@@ -56,8 +53,15 @@ def read_lines(result) -> dict[str, tuple[dict, dict[str, bytes]]]:
 
 def test_layout_one_folder_per_language_shards_by_count(exported):
     out, result = exported
-    assert sorted(result.shards) == ["en", "fr"]
-    assert [len(p) for _, p in sorted(result.shards.items())] == [2, 1]
+    assert out.name == "nemo" and result.format == "nemo"
+    assert result.paths == {
+        "nemo": str(out),
+        "nemo_conversation_config": str(out / "nemo_data.yaml"),
+    }
+    shards = result.details["shards"]
+    assert sorted(shards) == ["en", "fr"]
+    assert [len(p) for _, p in sorted(shards.items())] == [2, 1]
+    assert sorted(p.name for p in out.iterdir()) == ["en", "fr", "nemo_data.yaml"]
     assert sorted(p.name for p in (out / "en").iterdir()) == [
         "audio_0.tar",
         "audio_1.tar",
@@ -65,7 +69,18 @@ def test_layout_one_folder_per_language_shards_by_count(exported):
         "manifest_1.jsonl",
     ]
     assert result.counts.written == 3 and result.counts.rejected == 2
-    assert result.audio_turns == 4
+    assert result.details["audio_turns"] == 4
+    assert not list(out.parent.glob(".*partial"))
+
+
+def test_tar_members_are_plain_files_named_like_the_turns(exported):
+    _, result = exported
+    for pairs in result.details["shards"].values():
+        for _, tar_path in pairs:
+            with tarfile.open(tar_path) as tar:
+                for member in tar.getmembers():
+                    assert member.isfile() and "/" not in member.name
+                    assert member.name.endswith(".flac") and member.size > 100
 
 
 def test_multi_turn_order_roles_and_rejected_turn_as_text(exported, source_cuts):
@@ -111,28 +126,40 @@ def test_custom_holds_image_bytes_and_attributes(exported, source_cuts):
 
 
 def test_image_mode_path_and_shards_by_hours(source_cuts, tmp_path):
-    result = export_nemo_conversations(
+    result = export_nemo(
         CutSet(source_cuts),
-        tmp_path / "n",
+        tmp_path,
         shard_size=None,
         shard_hours=1.5 / 3600,
         image_mode="path",
-        progress=False,
     )
     # en: conversations of 1.6 s and 1.12 s of audio: over 1.5 s each -> a shard each.
-    assert len(result.shards["en"]) == 2
+    assert len(result.details["shards"]["en"]) == 2
     for line, _ in read_lines(result).values():
         rel = line["custom"][fields.IMAGE_PATH]
         assert fields.IMAGE not in line["custom"]
-        assert (tmp_path / "n" / rel).read_bytes()[:4] == b"\x89PNG"
-    assert len(list((tmp_path / "n" / "images").iterdir())) == 2  # one per source image
+        assert line["custom"][fields.IMAGE_FORMAT] == "png"
+        assert (tmp_path / "nemo" / rel).read_bytes()[:4] == b"\x89PNG"
+    assert len(list((tmp_path / "nemo" / "images").iterdir())) == 2  # one per source image
+
+
+def test_resampled_wav_turns(source_cuts, tmp_path):
+    result = export_nemo(CutSet(source_cuts), tmp_path, sampling_rate=8000, audio_format="wav")
+    line, members = read_lines(result)["conv 1-en-v0"]
+    audio_turns = [t["value"] for t in line["conversations"] if t["type"] == "audio"]
+    assert audio_turns == ["conv_1-t0-en-v0.wav", "conv_1-t2-en-v0.wav"]
+    audio, sr = sf.read(io.BytesIO(members["conv_1-t0-en-v0.wav"]), dtype="float32")
+    assert sr == 8000
+    assert OmegaConf.load(result.paths["nemo_conversation_config"]).sample_rate == 8000
+    with pytest.raises(ValueError, match="image_mode"):
+        export_nemo(CutSet(source_cuts), tmp_path / "x", image_mode="inline")
 
 
 def test_webdataset_reads_the_tars(exported):
     import webdataset as wds
 
     _, result = exported
-    tars = [t for pairs in result.shards.values() for _, t in pairs]
+    tars = [t for pairs in result.details["shards"].values() for _, t in pairs]
     samples = list(wds.WebDataset(tars, shardshuffle=False, empty_check=False))
     assert len(samples) == 4
     assert all("flac" in s and len(s["flac"]) > 100 for s in samples)
@@ -146,10 +173,9 @@ def test_bad_audio_is_recorded_and_the_conversation_continues(source_cuts, tmp_p
         for c in source_cuts
     ]
     failures: list[Failure] = []
-    result = export_nemo_conversations(
-        CutSet(broken), tmp_path / "n", on_failure=failures.append, progress=False
-    )
-    assert [f.cut_id for f in failures] == ["conv 1-t0-en-v0"] and failures[0].reason
+    result = export_nemo(CutSet(broken), tmp_path, on_failure=failures.append)
+    assert [(f.cut_id, f.stage) for f in failures] == [("conv 1-t0-en-v0", "export_nemo")]
+    assert failures[0].reason
     line, _ = read_lines(result)["conv 1-en-v0"]
     assert [t["type"] for t in line["conversations"]][:2] == ["text", "text"]
     assert result.counts.failed == 1 and result.counts.written == 3
@@ -157,17 +183,27 @@ def test_bad_audio_is_recorded_and_the_conversation_continues(source_cuts, tmp_p
 
 def test_refuses_paths_nemo_would_mangle_and_existing_output(source_cuts, tmp_path):
     with pytest.raises(ValueError, match=r"contains '\('"):
-        export_nemo_conversations(source_cuts, tmp_path / "a(1)", progress=False)
-    (tmp_path / "full").mkdir()
-    (tmp_path / "full" / "x").write_text("x")
+        export_nemo(source_cuts, tmp_path / "a(1)")
+    (tmp_path / "nemo").mkdir()
+    (tmp_path / "nemo" / "x").write_text("x")
     with pytest.raises(FileExistsError, match="overwrite"):
-        export_nemo_conversations(source_cuts, tmp_path / "full", progress=False)
+        export_nemo(source_cuts, tmp_path)
+    assert (tmp_path / "nemo" / "x").read_text() == "x"
+    result = export_nemo(source_cuts, tmp_path, overwrite=True)
+    assert not (tmp_path / "nemo" / "x").exists() and result.counts.written == 3
+
+
+def test_an_unknown_weight_language_is_refused_and_nothing_written(source_cuts, tmp_path):
+    with pytest.raises(ValueError, match="de"):
+        export_nemo(source_cuts, tmp_path, weights={"de": 1.0})
+    assert not list(tmp_path.iterdir())
 
 
 def test_config_one_entry_per_language_with_weights_and_bins(exported):
     out, result = exported
-    path = write_conversation_config(result, weights={"en": 2.0}, num_buckets=3)
-    assert path == out / "nemo_data.yaml"
+    # The config the export wrote (weights={"en": 2.0}) and the same one written again.
+    assert OmegaConf.load(out / "nemo_data.yaml").input_cfg[0].weight == 2.0
+    path = write_conversation_config(result, out / "again.yaml", weights={"en": 2.0}, num_buckets=3)
     cfg = OmegaConf.load(path)
     assert [(i.type, i.tags.language, i.weight) for i in cfg.input_cfg] == [
         (CONVERSATION_TYPE, "en", 2.0),

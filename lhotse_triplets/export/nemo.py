@@ -1,0 +1,354 @@
+"""Export to NeMo's tarred ``multimodal_conversation`` format: multi-turn, one conversation per
+(source conversation, language, voice).
+
+Layout inside the export directory (one folder per language, so the data config can blend
+languages)::
+
+    OUT/nemo/en/manifest_0.jsonl  OUT/nemo/en/audio_0.tar  OUT/nemo/en/manifest_1.jsonl ...
+    OUT/nemo/fr/...
+    OUT/nemo/images/...           (only with image_mode="path")
+    OUT/nemo/nemo_data.yaml       (the data config: one input_cfg entry per language)
+
+A JSONL line is one conversation; the tar holds its audio turns, in the JSONL's order, each
+member named like the turn's ``value``::
+
+    {"id": "clevr_1-en-v0",
+     "conversations": [
+       {"type": "text",  "from": "System",    "value": "You are ..."},          # if any
+       {"type": "text",  "from": "User",      "value": "Answer the spoken ..."},  # question
+       {"type": "audio", "from": "User",      "value": "clevr_1-t0-en-v0.flac", "duration": 1.9},
+       {"type": "text",  "from": "Assistant", "value": "<answer, verbatim>"},
+       ...],
+     "custom": {"conversation_id", "language", "voice", "data_source", "tts_model",
+                "image" (base64 of the encoded image) + "image_format" | "image_path",
+                "turn_attributes": [{"cut_id", "turn", "text", scores...}, ...]}}
+
+User turns the gate rejected (or whose audio failed) stay in the conversation as *text* turns
+(their text and answer), so later turns keep their context; a conversation with no audio turn
+left is not written. Earlier turns missing from the cuts come from the ``history`` field.
+
+The image: ``image_mode="embed"`` (default) puts the encoded bytes, base64, in ``custom["image"]``
+so a conversation is self-contained like a Shar cut (costs ~1.33x the image size per language and
+voice); ``image_mode="path"`` copies each image once into ``OUT/nemo/images/`` and stores the
+path relative to ``OUT/nemo`` in ``custom["image_path"]``.
+:func:`~lhotse_triplets.export.reading.conversation_image` reads either.
+
+Example::
+
+    >>> result = export_nemo(cuts, "data", shard_size=500, weights={"en": 2.0})
+    >>> result.details["shards"]["en"][0]
+    ('data/nemo/en/manifest_0.jsonl', 'data/nemo/en/audio_0.tar')
+"""
+
+import base64
+import io
+import json
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+from typing import IO, Any
+
+from lhotse.cut import Cut
+from lhotse.shar.writers import TarWriter
+from tqdm.auto import tqdm
+
+from lhotse_triplets import fields
+from lhotse_triplets.cuts import cut_text, is_rejected
+from lhotse_triplets.export.base import ExportOptions, ExportResult, exporter
+from lhotse_triplets.export.common import (
+    AtomicOutput,
+    ConversationKey,
+    ImageFiles,
+    ItemGuard,
+    ShardRoller,
+    audio_samples,
+    check_choice,
+    encode_audio,
+    group_conversations,
+    json_fields,
+    question_for,
+)
+from lhotse_triplets.export.nemo_config import NEMO_CONFIG_FILE, write_conversation_config
+from lhotse_triplets.images import has_image, image_extension, load_image_bytes
+from lhotse_triplets.paths import safe_name
+
+FORMAT = "nemo"
+STAGE = f"export_{FORMAT}"
+#: The conversation shards' directory inside the export directory.
+NEMO_DIR = "nemo"
+IMAGE_MODES = ("embed", "path")
+AUDIO_FORMATS = ("flac", "wav")
+
+#: Roles as NeMo's JSONL spells them (``from``); NeMo lower-cases them into turn roles.
+SYSTEM, USER, ASSISTANT = "System", "User", "Assistant"
+
+#: A TarWriter shard size never reached (each tar is one roller shard).
+_NEVER = sys.maxsize
+
+#: Per-turn attributes copied into ``custom["turn_attributes"]``.
+_TURN_ATTRIBUTES = (fields.TURN, fields.TTS_MODEL, fields.ASR_TEXT, *fields.SCORES)
+
+
+def build_conversation(
+    group: list[Cut],
+    audio_names: dict[str, tuple[str, float]],
+    *,
+    question: str | None = None,
+    system_prompt: str | None = None,
+) -> list[dict[str, Any]]:
+    """The ``conversations`` list of one conversation (see the module docstring).
+
+    :param group: the conversation's cuts ordered by turn (rejected ones included).
+    :param audio_names: cut id -> (tar member name, duration) of the cuts whose audio was
+        written; other cuts become text turns.
+    :param question: text turn before every audio turn
+        (:func:`~lhotse_triplets.export.common.question_for`; ``""``: none).
+    :param system_prompt: a system turn opening the conversation (default: the cuts' own).
+
+    Example::
+
+        >>> build_conversation(group, {group[0].id: ("clevr_1-t0-en-v0.flac", 1.9)})[0]
+        {'type': 'text', 'from': 'User', 'value': 'Answer the spoken request about the image.'}
+    """
+    first = group[0].custom or {}
+    turns: list[dict[str, Any]] = []
+    system = system_prompt if system_prompt is not None else first.get(fields.SYSTEM_PROMPT)
+    if system:
+        turns.append(_text(SYSTEM, system))
+    context = first.get(fields.CONTEXT)
+    if isinstance(context, str) and context.strip():
+        turns.append(_text(USER, context))
+    done = 0  # source user turns covered so far
+    for cut in group:
+        custom = cut.custom or {}
+        k = int(custom.get(fields.TURN) or 0)
+        turns += _history_turns(custom.get(fields.HISTORY) or [], done, k)
+        done = max(done, k)
+        if k < done:
+            continue  # a second cut of the same turn
+        turns += _user_turns(cut, audio_names.get(cut.id), question)
+        turns.append(_text(ASSISTANT, custom[fields.ANSWER]))
+        done = k + 1
+    return turns
+
+
+def _history_turns(history: list[dict], start: int, stop: int) -> list[dict[str, Any]]:
+    """Text turns of source turns ``start..stop-1`` absent from the cuts, from the history."""
+    turns = []
+    for j in range(start, stop):
+        if 2 * j + 1 < len(history):
+            turns += [
+                _text(USER, history[2 * j]["text"]),
+                _text(ASSISTANT, history[2 * j + 1]["text"]),
+            ]
+    return turns
+
+
+def _user_turns(
+    cut: Cut, named: tuple[str, float] | None, question: str | None
+) -> list[dict[str, Any]]:
+    custom = cut.custom or {}
+    if named is None:
+        return [_text(USER, cut_text(cut) or custom.get(fields.USER_TEXT) or "")]
+    turns = []
+    q = question_for(custom, question)
+    if q:
+        turns.append(_text(USER, q))
+    name, duration = named
+    turns.append({"type": "audio", "from": USER, "value": name, "duration": duration})
+    return turns
+
+
+def _text(role: str, value: str) -> dict[str, Any]:
+    return {"type": "text", "from": role, "value": value}
+
+
+@exporter(FORMAT)
+def export_nemo(cuts: Iterable[Cut], output_dir: Path, options: ExportOptions) -> ExportResult:
+    """NeMo multimodal_conversation, tarred (multi-turn; one folder per language) + its YAML.
+
+    Cuts are grouped by (conversation id, language, voice) and ordered by turn (the cut
+    manifests are held in memory, the audio is read one conversation at a time). Writes
+    ``OUT/nemo/`` (see the module docstring), atomically.
+
+    Options used: ``shard_size`` (conversations per shard) and ``shard_hours``, ``question``,
+    ``system_prompt``, ``image_mode`` (``embed`` or ``path``), ``sampling_rate`` (``None``:
+    keep), ``audio_format`` (``flac`` or ``wav``), ``include_rejected``, ``weights`` and
+    ``num_buckets`` (the YAML), ``overwrite``, ``progress``, ``on_failure`` (called per cut whose
+    audio or image cannot be written; its turn becomes a text turn).
+
+    :return: paths ``nemo`` and ``nemo_conversation_config`` (when shards were written);
+        details ``shards`` (language -> [(manifest, tar)]), ``lengths`` (language -> per
+        conversation: audio durations, text turns) and ``audio_turns``.
+    :raises ValueError: for an unsafe path, an unknown image mode or audio format, or a weight
+        for a language that has no shards.
+    :raises FileExistsError: when ``OUT/nemo`` is not empty and ``overwrite`` is false.
+
+    Example::
+
+        >>> result = export_nemo(cuts, "data", shard_hours=1.0)
+        >>> print(result.counts)
+    """
+    check_choice("image_mode", options.image_mode, IMAGE_MODES)
+    check_choice("audio_format", options.audio_format, AUDIO_FORMATS)
+    target = AtomicOutput(output_dir / NEMO_DIR, overwrite=options.overwrite)
+    result = ExportResult(FORMAT, paths={FORMAT: str(target.path)})
+    groups = group_conversations(cuts)
+    with target as tmp:
+        writer = _ConversationWriter(tmp, target.path, options, result)
+        for key, group in tqdm(
+            groups.items(), desc="nemo conversations", unit="conv", disable=not options.progress
+        ):
+            writer.write(key, group)
+        writer.close()
+        if result.details["shards"]:
+            config = write_conversation_config(
+                result,
+                tmp / NEMO_CONFIG_FILE,
+                weights=options.weights,
+                num_buckets=options.num_buckets,
+                sample_rate=options.sampling_rate or max(writer.rates),
+            )
+            result.paths["nemo_conversation_config"] = str(target.path / config.name)
+    return result
+
+
+class _ConversationWriter:
+    """Writes conversations into per-language shard folders under ``root`` (named as they will
+    be under ``final``) and fills ``result``."""
+
+    def __init__(self, root: Path, final: Path, options: ExportOptions, result: ExportResult):
+        self.root = root
+        self.final = final
+        self.options = options
+        self.result = result
+        self.guard = ItemGuard(STAGE, result.counts, options.on_failure)
+        self.images = ImageFiles(root)
+        self.shards: dict[str, _ShardWriter] = {}
+        self.rates: set[int] = set()
+        result.details.update(shards={}, lengths={}, audio_turns=0)
+
+    def write(self, key: ConversationKey, group: list[Cut]) -> None:
+        """Write one conversation (nothing when none of its turns has audio)."""
+        audio, names = self._audio_turns(group)
+        if not names:
+            return
+        with self.guard.item(*names) as outcome:
+            custom = self._custom(key, group)
+        if not outcome.ok:
+            return
+        turns = build_conversation(
+            group, names, question=self.options.question, system_prompt=self.options.system_prompt
+        )
+        audio_order = [t["value"] for t in turns if t["type"] == "audio"]
+        by_name = {name: cut_id for cut_id, (name, _) in names.items()}
+        by_id = {c.id: c for c in group}
+        custom[fields.TURN_ATTRIBUTES] = [_turn_attributes(by_id[by_name[n]]) for n in audio_order]
+        durations = [t["duration"] for t in turns if t["type"] == "audio"]
+        conversation = {"id": key.name, "conversations": turns, "custom": custom}
+        self._shard(key.language).write(
+            conversation, [(n, audio[by_name[n]]) for n in audio_order], sum(durations)
+        )
+        self.result.counts.count(key.language, sum(durations))
+        self.result.details["audio_turns"] += len(audio_order)
+        texts = [t["value"] for t in turns if t["type"] == "text"]
+        self.result.details["lengths"].setdefault(key.language, []).append((durations, texts))
+
+    def _audio_turns(self, group: list[Cut]) -> tuple[dict[str, bytes], dict[str, tuple]]:
+        """Encoded audio and (member name, duration) of the cuts whose audio goes in the tar."""
+        audio: dict[str, bytes] = {}
+        names: dict[str, tuple[str, float]] = {}
+        for cut in group:
+            if is_rejected(cut) and not self.options.include_rejected:
+                self.result.counts.rejected += 1
+                continue
+            with self.guard.item(cut.id):
+                samples, sr = audio_samples(cut, self.options.sampling_rate)
+                audio[cut.id] = encode_audio(samples, sr, self.options.audio_format)
+                names[cut.id] = (
+                    f"{safe_name(cut.id)}.{self.options.audio_format}",
+                    len(samples) / sr,
+                )
+                self.rates.add(sr)
+        return audio, names
+
+    def _custom(self, key: ConversationKey, group: list[Cut]) -> dict[str, Any]:
+        custom: dict[str, Any] = {
+            fields.CONVERSATION_ID: key.conversation_id,
+            fields.LANGUAGE: key.language,
+            fields.VOICE: key.voice,
+        }
+        first = group[0].custom or {}
+        custom.update(
+            {
+                k: first[k]
+                for k in (fields.DATA_SOURCE, fields.TTS_MODEL)
+                if first.get(k) is not None
+            }
+        )
+        cut = next((c for c in group if has_image(c)), None)
+        if cut is None:
+            return custom
+        if self.options.image_mode == "path":
+            path = self.images.add(cut)
+            return {**custom, fields.IMAGE_PATH: path, fields.IMAGE_FORMAT: Path(path).suffix[1:]}
+        data = load_image_bytes(cut)
+        image = base64.b64encode(data).decode("ascii")
+        return {**custom, fields.IMAGE: image, fields.IMAGE_FORMAT: image_extension(data)}
+
+    def _shard(self, language: str) -> "_ShardWriter":
+        if language not in self.shards:
+            roller = ShardRoller(self.options.shard_size, self.options.shard_hours)
+            self.shards[language] = _ShardWriter(self.root / safe_name(language), roller)
+        return self.shards[language]
+
+    def close(self) -> None:
+        """Close the shards; list them (final paths) in ``details["shards"]``."""
+        for language, shard in self.shards.items():
+            shard.close()
+            final = self.final / safe_name(language)
+            self.result.details["shards"][language] = [
+                (str(final / Path(m).name), str(final / Path(t).name)) for m, t in shard.paths
+            ]
+
+
+def _turn_attributes(cut: Cut) -> dict[str, Any]:
+    attributes = {"cut_id": cut.id, "text": cut_text(cut)}
+    return {**attributes, **json_fields(cut.custom or {}, _TURN_ATTRIBUTES)}
+
+
+class _ShardWriter:
+    """``manifest_N.jsonl`` + ``audio_N.tar`` pairs in one folder, rolled by a ShardRoller; the
+    tars are written by Lhotse's :class:`~lhotse.shar.writers.TarWriter`."""
+
+    def __init__(self, directory: Path, roller: ShardRoller) -> None:
+        self.directory = directory
+        self.roller = roller
+        self.index = -1
+        self.jsonl: IO[str] | None = None
+        self.tar: TarWriter | None = None
+        self.paths: list[tuple[str, str]] = []
+
+    def write(self, conversation: dict, members: list[tuple[str, bytes]], seconds: float) -> None:
+        index = self.roller.next_index(seconds)
+        if index != self.index:
+            self.close()
+            self.directory.mkdir(parents=True, exist_ok=True)
+            manifest = self.directory / f"manifest_{index}.jsonl"
+            tar = self.directory / f"audio_{index}.tar"
+            self.jsonl = open(manifest, "w", encoding="utf-8")
+            # Lhotse's pattern numbers the tar (``%`` in the folder escaped); the roller, not
+            # the writer's own count, decides when the next shard starts.
+            pattern = str(self.directory).replace("%", "%%") + "/audio_%d.tar"
+            self.tar = TarWriter(pattern, shard_size=_NEVER, shard_offset=index).__enter__()
+            self.paths.append((str(manifest), str(tar)))
+            self.index = index
+        for name, data in members:
+            self.tar.write(name, io.BytesIO(data))
+        self.jsonl.write(json.dumps(conversation, ensure_ascii=False) + "\n")
+
+    def close(self) -> None:
+        if self.jsonl is not None:
+            self.jsonl.close()
+            self.tar.close()
+            self.jsonl = self.tar = None
