@@ -34,15 +34,17 @@ def _section_help(name: str) -> str:
 
 
 def _stage_command(name: str) -> click.Command:
+    from lhotse_triplets.config import PipelineConfig
+
     cls = STAGES[name]
-    summary = (cls.__doc__ or name).strip().splitlines()[0]
+    first_key = next(iter(OmegaConf.structured(PipelineConfig)[name]))
 
     @click.command(
         name,
         help=(
-            f"{summary}\n\nIN is a manifest or a stage directory, OUT the stage directory "
+            f"{cls.summary}\n\nIN is a manifest or a stage directory, OUT the stage directory "
             "(resumes). KEY=VALUE pairs set keys of the run configuration: keys of the "
-            f"'{name}' section as they are (e.g. batch_size=4), others dotted from the top "
+            f"'{name}' section as they are (e.g. {first_key}=...), others dotted from the top "
             "(shard_size=50, languages=[en,fr], engine.num_workers=2)."
         ),
         epilog=_section_help(name),

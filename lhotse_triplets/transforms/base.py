@@ -30,6 +30,8 @@ class Stage:
 
     #: Name used in ``failed.jsonl`` and summaries; also the config section the stage reads.
     name: str = "stage"
+    #: One line saying what the stage does (its command's help).
+    summary: str = ""
     batch_size: int = 1
 
     def __init__(self) -> None:

@@ -139,6 +139,7 @@ class Gate(Stage):
     """
 
     name = "gate"
+    summary = "Keep or reject each scored clip; rejected ones carry reject_reason."
     batch_size = 256
 
     def __init__(

@@ -63,6 +63,7 @@ class Rephrase(Stage):
     """
 
     name = "rephrase"
+    summary = "Spoken-style user text in each target language (one cut per language), validated."
 
     def __init__(
         self,

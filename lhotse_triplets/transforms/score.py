@@ -29,6 +29,7 @@ class Score(Stage):
     """
 
     name = "score"
+    summary = "ASR transcript, similarity, WER/CER and MOS of each clip, as custom fields."
 
     def __init__(
         self,

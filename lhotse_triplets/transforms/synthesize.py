@@ -50,6 +50,7 @@ class Synthesize(Stage):
     """
 
     name = "synthesize"
+    summary = "Speak each language cut with N voices (one cut per voice, audio under OUT/audio)."
 
     def __init__(
         self,
