@@ -6,6 +6,8 @@ import pytest
 
 from lhotse_triplets.backends import available
 from lhotse_triplets.config import load_config
+from lhotse_triplets.engine import available_executors
+from lhotse_triplets.export import available_formats
 from lhotse_triplets.recipes import RECIPES
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -26,6 +28,8 @@ def test_there_are_configs():
 def test_config_is_valid(path):
     cfg = load_config(path)
     assert cfg.prepare.recipe in RECIPES
+    assert set(cfg.export.formats) <= set(available_formats())
+    assert cfg.engine.name in available_executors()
     assert cfg.rephrase.backend.name in available("llm")
     assert all(b.name in available("tts") for b in cfg.synthesize.tts.values())
     for kind in ("asr", "embed", "mos"):
@@ -38,6 +42,7 @@ def test_bench_config_is_valid(path):
     from lhotse_triplets.config import BenchConfig
 
     cfg = load_config(path, schema=BenchConfig)
+    assert cfg.engine.name in available_executors()
     assert cfg.engines and all(e.name in available("tts") for e in cfg.engines)
     for kind in ("asr", "embed", "mos"):
         backend = getattr(cfg.score, kind)
