@@ -131,8 +131,8 @@ class ExportConfig:
     shard_size: int | None = 1000
     #: Audio hours per shard (``shar``, ``nemo``); ``null``: no duration limit.
     shard_hours: float | None = None
-    #: Audio rate of the exports; ``null``: the synthesize stage's rate in ``run`` (16000 for
-    #: the ``export`` commands).
+    #: Audio rate of the exports; ``null``: the synthesize stage's rate (``run`` and the ``export``
+    #: commands; in Python, ``export_*`` functions keep the cuts' rate).
     sampling_rate: int | None = None
     #: Audio codec inside ``shar`` and ``nemo`` shards (``flac``: lossless 16-bit, or ``wav``).
     audio_format: str = "flac"

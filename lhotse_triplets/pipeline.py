@@ -16,7 +16,6 @@ run by the executor ``engine`` names; a rerun with the same DIR resumes (finishe
 skipped), whichever executor ran them.
 """
 
-import dataclasses
 import logging
 import time
 from pathlib import Path
@@ -55,9 +54,8 @@ def export(
     """
     from lhotse_triplets.export import ExportOptions, export_formats
 
-    options = dataclasses.replace(
-        ExportOptions.from_config(cfg.export),
-        sampling_rate=cfg.export.sampling_rate or cfg.synthesize.sampling_rate,
+    options = ExportOptions.for_run(
+        cfg,
         overwrite=True,
         settings={
             "languages": list(cfg.languages),

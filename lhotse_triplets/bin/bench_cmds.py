@@ -5,6 +5,7 @@ from pathlib import Path
 import click
 
 from lhotse_triplets.bench.calibrate import DEFAULT_FEATURES
+from lhotse_triplets.bin.options import OVERRIDES
 
 BENCH_DIR = click.argument(
     "bench_dir", metavar="DIR", type=click.Path(exists=True, file_okay=False)
@@ -38,7 +39,7 @@ def _echo_report(info: dict) -> None:
 @bench.command(context_settings=dict(show_default=True))
 @click.argument("config", type=click.Path(exists=True, dir_okay=False))
 @click.option("-o", "--output-dir", required=True, type=click.Path(), help="Benchmark directory.")
-@click.argument("overrides", nargs=-1)
+@OVERRIDES
 def run(config: str, output_dir: str, overrides: tuple[str]) -> None:
     """Synthesize and score the engine × language × voice × prompt grid of CONFIG (resumes).
 

@@ -16,14 +16,12 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from lhotse_triplets.bin.options import CONFIG, OVERRIDES
 from lhotse_triplets.errors import Failure
 
 if TYPE_CHECKING:
     from lhotse_triplets.export import ExportOptions
 
-#: ``sampling_rate`` of the export commands when the config leaves it ``null`` (``run`` takes the
-#: synthesize stage's rate instead).
-CLI_SAMPLING_RATE = 16000
 #: Failures listed after an export.
 SHOWN_FAILURES = 10
 
@@ -75,13 +73,8 @@ def format_command(name: str) -> click.Command:
     @click.command(name, help=doc, short_help=doc, epilog=_KEYS_EPILOG)
     @click.argument("input_path", metavar="IN", type=click.Path(exists=True))
     @click.argument("output_dir", metavar="OUT", type=click.Path())
-    @click.argument("pairs", metavar="[KEY=VALUE]...", nargs=-1)
-    @click.option(
-        "--config",
-        "config_file",
-        type=click.Path(exists=True, dir_okay=False),
-        help="A pipeline config; its export section is read (KEY=VALUE pairs override it).",
-    )
+    @OVERRIDES
+    @CONFIG
     @click.option("--overwrite", is_flag=True, help="Replace this format's earlier export in OUT.")
     @click.option(
         "--failed",
@@ -92,12 +85,12 @@ def format_command(name: str) -> click.Command:
     def command(
         input_path: str,
         output_dir: str,
-        pairs: tuple[str, ...],
+        overrides: tuple[str, ...],
         config_file: str | None,
         overwrite: bool,
         failed_path: str | None,
     ) -> None:
-        run_export(name, input_path, output_dir, pairs, config_file, overwrite, failed_path)
+        run_export(name, input_path, output_dir, overrides, config_file, overwrite, failed_path)
 
     return command
 
@@ -159,11 +152,9 @@ def command_options(
     from lhotse_triplets.export import ExportOptions
 
     cfg = load_config(config_file, scoped_overrides(pairs, "export"))
-    options = ExportOptions.from_config(cfg.export, progress=True, **runtime)
+    options = ExportOptions.for_run(cfg, progress=True, **runtime)
     if overwrite:
         options.overwrite = True
-    if options.sampling_rate is None:
-        options.sampling_rate = CLI_SAMPLING_RATE
     if failed_path is not None:
         options.failures = read_failures(failed_path)
     return options

@@ -11,17 +11,8 @@ from pathlib import Path
 import click
 from omegaconf import OmegaConf
 
+from lhotse_triplets.bin.options import CONFIG, OVERRIDES
 from lhotse_triplets.transforms.registry import STAGES
-
-CONFIG = click.option(
-    "-c",
-    "--config",
-    "config_file",
-    type=click.Path(exists=True, dir_okay=False),
-    default=None,
-    help="A run configuration (YAML) to start from.",
-)
-OVERRIDES = click.argument("overrides", nargs=-1, metavar="[KEY=VALUE]...")
 
 
 def _section_help(name: str) -> str:

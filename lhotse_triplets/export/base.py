@@ -84,6 +84,21 @@ class ExportOptions(ExportConfig):
             values = {f.name: getattr(export_cfg, f.name) for f in dataclasses.fields(export_cfg)}
         return resolve_options(cls(**values), runtime)
 
+    @classmethod
+    def for_run(cls, cfg: Any, **runtime: Any) -> "ExportOptions":
+        """The options of a run configuration's ``export`` section, its ``sampling_rate`` (when
+        ``null``) taken from the synthesize stage's, as ``run`` and the export commands use.
+
+        Example::
+
+            >>> ExportOptions.for_run(load_config("run.yaml")).sampling_rate
+            16000
+        """
+        options = cls.from_config(cfg.export, **runtime)
+        if options.sampling_rate is None:
+            options.sampling_rate = cfg.synthesize.sampling_rate
+        return options
+
 
 def option_names() -> list[str]:
     """The names :class:`ExportOptions` accepts."""

@@ -91,9 +91,21 @@ def is_shard_file(path: Path) -> bool:
     return path.is_file() and _SHARD_FILE.match(path.name) is not None
 
 
-def check_export_dir(path: Pathlike) -> Path:
-    """An export directory: :func:`check_export_path`, and not inside a Shar directory (Lhotse's
+def check_outside_shar(directory: Pathlike, written: Pathlike) -> None:
+    """Refuse to write ``written`` into ``directory`` when that is a Shar directory (Lhotse's
     Shar reader takes every entry there for a data field).
+
+    :raises ValueError: naming both.
+    """
+    if is_shar_dir(directory):
+        raise ValueError(
+            f"Writing {str(written)!r} inside the Shar directory {directory}: Lhotse would read it "
+            f"as a Shar field. Write it next to the Shar directory instead."
+        )
+
+
+def check_export_dir(path: Pathlike) -> Path:
+    """An export directory: :func:`check_export_path`, and not a Shar directory.
 
     :raises ValueError: naming the path and the reason.
 
@@ -103,11 +115,7 @@ def check_export_dir(path: Pathlike) -> Path:
         PosixPath('out/export')
     """
     path = check_export_path(path)
-    if is_shar_dir(path):
-        raise ValueError(
-            f"{str(path)!r} is a Shar directory; Lhotse would read what is written there as a "
-            f"Shar field. Write the export next to the Shar directory instead."
-        )
+    check_outside_shar(path, path)
     return path
 
 

@@ -34,7 +34,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from lhotse_triplets import fields
 from lhotse_triplets.config import ExportConfig
-from lhotse_triplets.export.common import check_export_path, is_shar_dir
+from lhotse_triplets.export.common import check_export_path, check_outside_shar, is_shar_dir
 
 if TYPE_CHECKING:
     from lhotse_triplets.export.base import ExportResult
@@ -196,11 +196,7 @@ def save_config(cfg: DictConfig, path: Pathlike) -> Path:
     :raises ValueError: when ``path`` is inside a Shar directory.
     """
     path = Path(path)
-    if is_shar_dir(path.resolve().parent):
-        raise ValueError(
-            f"{str(path)!r} is inside the Shar directory {path.resolve().parent}; Lhotse would "
-            f"read it as a Shar field. Write the config next to the Shar directory instead."
-        )
+    check_outside_shar(path.resolve().parent, path)
     path.parent.mkdir(parents=True, exist_ok=True)
     OmegaConf.save(cfg, path)
     return path

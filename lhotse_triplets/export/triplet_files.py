@@ -33,6 +33,7 @@ from lhotse_triplets.errors import Failure, FailureLog
 from lhotse_triplets.export.base import ExportOptions, ExportResult, exporter
 from lhotse_triplets.export.common import (
     DURATION,
+    PROMPT_TEXT,
     AtomicOutput,
     ImageFiles,
     ItemGuard,
@@ -156,7 +157,7 @@ def _failure_details(cut: Cut) -> dict[str, Any]:
     return {
         fields.LANGUAGE: cut_language(cut),
         fields.VOICE: cut_voice(cut),
-        "prompt_text": cut_text(cut),
+        PROMPT_TEXT: cut_text(cut),
         fields.ASR_TEXT: (cut.custom or {}).get(fields.ASR_TEXT),
     }
 

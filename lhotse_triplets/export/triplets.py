@@ -31,7 +31,8 @@ from lhotse_triplets.export.common import (
     PROMPT_TEXT,
     AtomicOutput,
     ExportCounts,
-    is_shar_dir,
+    check_choice,
+    check_outside_shar,
     json_fields,
     kept_cuts,
 )
@@ -163,11 +164,7 @@ def write_triplet_index(
     """
     path = Path(path)
     index_format = index_format_of(path)
-    if is_shar_dir(path.parent):
-        raise ValueError(
-            f"{str(path)!r} is inside a Shar directory ({path.parent}); Lhotse would read it as "
-            f"a Shar field. Write the triplet index next to the Shar directory instead."
-        )
+    check_outside_shar(path.parent, path)
     counts = ExportCounts()
     with AtomicOutput(path, overwrite=overwrite, is_file=True) as tmp, _open_text(tmp) as f:
         writer = IndexWriter(f, "csv" if index_format == "csv" else "jsonl")
@@ -192,10 +189,7 @@ def export_triplets(cuts: Iterable[Cut], output_dir: Path, options: ExportOption
         >>> export_triplets(cuts, "out/export").counts.written
         120
     """
-    if options.triplets_format not in INDEX_FORMATS:
-        raise ValueError(
-            f"triplets_format={options.triplets_format!r}; use one of {', '.join(INDEX_FORMATS)}"
-        )
+    check_choice("triplets_format", options.triplets_format, INDEX_FORMATS)
     path = output_dir / f"triplets.{options.triplets_format}"
     counts = write_triplet_index(
         cuts, path, include_rejected=options.include_rejected, overwrite=options.overwrite

@@ -158,7 +158,15 @@ def test_every_export_from_the_cli(gated, tmp_path):
     invoke("export", "triplets", gated, tmp_path / "t", "triplets_format=csv")
     assert len((tmp_path / "t" / "triplets.csv").read_text().splitlines()) == kept + 1
     invoke("export", "nemo", gated, tmp_path / "n", "weights.en=2")
-    assert (tmp_path / "n" / "nemo" / "nemo_data.yaml").is_file()
+    assert (
+        yaml.safe_load((tmp_path / "n" / "nemo" / "nemo_data.yaml").read_text())["sample_rate"]
+        == 16000
+    )  # the synthesize stage's rate, as in `run`
+    invoke("export", "nemo", gated, tmp_path / "n8", "synthesize.sampling_rate=8000")
+    assert (
+        yaml.safe_load((tmp_path / "n8" / "nemo" / "nemo_data.yaml").read_text())["sample_rate"]
+        == 8000
+    )
     langs = sorted(p.name for p in (tmp_path / "n" / "nemo").iterdir() if p.is_dir())
     assert langs == ["en", "zh"]
     invoke("export", "triplet-files", gated, tmp_path / "f")
