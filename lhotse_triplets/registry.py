@@ -19,7 +19,7 @@ Example::
 import importlib
 import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 logger = logging.getLogger(__name__)
 
@@ -103,3 +103,24 @@ class Registry(Mapping[str, T], Generic[T]):
 
     def __repr__(self) -> str:
         return f"Registry({self.kind}: {', '.join(self.names())})"
+
+
+def lazy_attributes(package: str, modules: Mapping[str, str]) -> Callable[[str], Any]:
+    """A module ``__getattr__`` that imports ``modules[name]`` (a module of ``package``, or an
+    absolute one) the first time ``name`` is asked for: a package can export names of modules
+    that are registered lazily without importing them.
+
+    Example::
+
+        __getattr__ = lazy_attributes(__name__, {"export_shar": "shar"})
+    """
+
+    def __getattr__(name: str) -> Any:
+        if name not in modules:
+            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        module = modules[name]
+        if not module.startswith(package + "."):
+            module = f"{package}.{module}"
+        return getattr(importlib.import_module(module), name)
+
+    return __getattr__

@@ -20,7 +20,6 @@ Example::
      'triplets': {'triplets': 'out/export/triplets.jsonl'}}
 """
 
-import importlib
 from collections.abc import Iterable
 from typing import Any
 
@@ -58,6 +57,7 @@ from lhotse_triplets.export.reading import (
     read_shar,
     reader,
 )
+from lhotse_triplets.registry import lazy_attributes
 
 #: Names importable from this package that live in a format module (imported on first use).
 _FORMAT_NAMES = {
@@ -73,11 +73,7 @@ _FORMAT_NAMES = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name in _FORMAT_NAMES:
-        module = importlib.import_module(f"{__name__}.{_FORMAT_NAMES[name]}")
-        return getattr(module, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, _FORMAT_NAMES)
 
 
 def export_formats(

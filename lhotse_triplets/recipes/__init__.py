@@ -11,11 +11,9 @@ Example::
     cuts = get_recipe("sample")(output_dir="data/sample", num_conversations=5)
 """
 
-import importlib
-from typing import Any
-
 from lhotse_triplets.recipes.registry import RECIPES, available_recipes, get_recipe, recipe
 from lhotse_triplets.recipes.utils import prepare_manifest
+from lhotse_triplets.registry import lazy_attributes
 
 #: Prepare functions exported here, imported from their module when first asked for.
 _LAZY = {
@@ -25,10 +23,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, _LAZY)
 
 
 __all__ = [

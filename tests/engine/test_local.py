@@ -1,11 +1,13 @@
 """The local executor: shards, done markers, failed logs, resumption, worker processes."""
 
 import json
+import os
 
 import pytest
 from lhotse import CutSet
 
 from lhotse_triplets.config import EngineConfig
+from lhotse_triplets.cuts import with_custom
 from lhotse_triplets.engine import (
     LocalExecutor,
     get_executor,
@@ -16,6 +18,7 @@ from lhotse_triplets.engine import (
 )
 from lhotse_triplets.errors import read_failures
 from lhotse_triplets.testing.cuts import dummy_prompt_cuts, prompt_cut
+from lhotse_triplets.transforms.base import Stage
 from lhotse_triplets.transforms.rephrase import Rephrase
 
 
@@ -109,3 +112,25 @@ def test_stage_inputs_are_a_stage_dir_or_a_manifest_split_once(prompts, tmp_path
     # Split once: a second call reuses the shards (their content unchanged).
     before = [p.read_bytes() for p in shards]
     assert [p.read_bytes() for p in shard_inputs(manifest, tmp_path / "split", 2)] == before
+
+
+class ThreadsProbe(Stage):
+    """Records, on each cut, how many threads the process running it allows."""
+
+    name = "probe"
+    batch_size = 100
+
+    def process_batch(self, cuts):
+        import torch
+
+        seen = {"omp": os.environ.get("OMP_NUM_THREADS"), "torch": torch.get_num_threads()}
+        return [with_custom(c, threads=seen) for c in cuts]
+
+
+def test_workers_are_limited_to_threads_per_worker(prompts, tmp_path):
+    executor = LocalExecutor(num_workers=2, threads_per_worker=1, progress=False)
+    executor.run(ThreadsProbe(), prompts, tmp_path / "one")
+    assert {tuple(c.custom["threads"].values()) for c in read_cuts(tmp_path / "one")} == {("1", 1)}
+    executor = LocalExecutor(num_workers=2, threads_per_worker=2, progress=False)
+    executor.run(ThreadsProbe(), prompts, tmp_path / "two")
+    assert {tuple(c.custom["threads"].values()) for c in read_cuts(tmp_path / "two")} == {("2", 2)}
