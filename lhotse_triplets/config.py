@@ -42,6 +42,12 @@ class EngineConfig:
     num_workers: int = 1
     #: Threads each worker's backends may use (CPU inference), so workers do not oversubscribe.
     threads_per_worker: int = 1
+    #: Seconds one item may take in a stage's backend before it fails with ``timeout`` (a batch
+    #: gets this times its size); ``null``: no limit.
+    item_timeout: float | None = 600.0
+    #: Stop the run with an error when a stage's first N items all fail (a broken backend or
+    #: config, not bad items); ``null``: never stop early.
+    stop_after_failures: int | None = 20
     #: Executor-specific options (e.g. a Ray ``address``).
     options: dict[str, Any] = field(default_factory=dict)
 

@@ -30,10 +30,19 @@ logger = logging.getLogger(__name__)
 FAILED_GLOB = "*failed*.jsonl"
 
 
+def reason_code(reason: str) -> str:
+    """The code a failure reason starts with: ``"non_finite_audio: 3 NaN samples"`` ->
+    ``"non_finite_audio"`` (reasons are written ``"<code>: <detail>"``, the code in snake_case).
+    """
+    return reason.split(":", 1)[0].strip()
+
+
 class ItemError(Exception):
     """One item cannot be processed; the run records it and goes on.
 
-    :param reason: short human-readable reason (shown in ``failed.jsonl`` and the summary).
+    :param reason: short reason, ``"<code>: <detail>"`` (e.g. ``"wrong_script: 0% Latin
+        letters"``), shown in ``failed.jsonl`` and the summary; :func:`reason_code` reads the
+        code back.
     :param cut_id: the item it concerns, when known where the error is raised.
     """
 

@@ -4,7 +4,7 @@ Every import statement counts, at module level or inside a function. Layers, bot
 (a module may import its own layer and those below)::
 
     base       fields, errors, paths, cuts, audio, images, metrics, selection, summary,
-               rephrasing, registry (the generic one)
+               rephrasing, registry (the generic one), text, redact
     backends   the backend registry and implementations
     config     the configuration schemas; the voice catalog
     stages     transforms (stages), recipes, testing helpers
@@ -31,13 +31,15 @@ LAYERS = {
         "summary",
         "rephrasing",
         "registry",
+        "text",
+        "redact",
         "",  # the package's own __init__
     ),
     "backends": ("backends",),
     "config": ("config", "voices"),
     "stages": ("transforms", "recipes", "testing"),
     "run": ("engine", "export"),
-    "apps": ("pipeline", "bench"),
+    "apps": ("pipeline", "bench", "preflight"),
     "cli": ("bin",),
 }
 ORDER = list(LAYERS)
