@@ -79,7 +79,7 @@ def unspeakable_reason(text: str, language: str | None = None) -> str | None:
 
 
 def length_reason(text: str, limit: int | None, code: str = "prompt_too_long") -> str | None:
-    """``<code>: N characters > limit`` when ``text`` is longer than ``limit`` (``None``: no cap)."""
+    """``<code>: N characters > limit`` when ``text`` exceeds ``limit`` (``None``: no cap)."""
     if limit is not None and len(text) > limit:
         return f"{code}: {len(text)} characters > {limit}"
     return None
