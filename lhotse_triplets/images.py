@@ -46,7 +46,7 @@ def _pil():
 def image_extension(data: bytes) -> str:
     """The file extension (``png``, ``jpg``, ...) that fits encoded image ``data``.
 
-    :raises ItemError: when ``data`` is not an image PIL can read.
+    :raises ItemError: ``unreadable_image: ...`` when ``data`` is not an image PIL can read.
 
     Example::
 
@@ -57,8 +57,31 @@ def image_extension(data: bytes) -> str:
         with _pil().open(io.BytesIO(data)) as img:
             fmt = img.format
     except Exception as e:
-        raise ItemError(f"undecodable image bytes ({type(e).__name__}: {e})") from e
+        raise ItemError(f"unreadable_image: undecodable bytes ({type(e).__name__}: {e})") from e
     return _EXTENSIONS.get(fmt, (fmt or "png").lower())
+
+
+def verify_image(image: Pathlike | bytes) -> tuple[int, int]:
+    """Decode a whole image (a file or encoded bytes), not only its header; return its size.
+
+    A truncated or corrupt file passes ``PIL.Image.open`` (which reads the header) and fails
+    later, in every reader of an export: this reads every pixel now (``Image.load()``).
+
+    :raises ItemError: ``unreadable_image: ...`` naming the file (or the bytes) and the error.
+
+    Example::
+
+        >>> verify_image("images/000000.png")
+        (320, 240)
+    """
+    what = "bytes" if isinstance(image, (bytes, bytearray)) else str(image)
+    source = io.BytesIO(bytes(image)) if isinstance(image, (bytes, bytearray)) else image
+    try:
+        with _pil().open(source) as img:
+            img.load()
+            return img.size
+    except Exception as e:
+        raise ItemError(f"unreadable_image: {what} ({type(e).__name__}: {e})") from e
 
 
 def encode_image(image: Any, image_format: str = "PNG") -> bytes:

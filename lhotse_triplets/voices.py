@@ -62,10 +62,14 @@ class VoiceCatalog:
     @classmethod
     def from_config(cls, config: Mapping[str, Any], base_dir: Path | None = None) -> "VoiceCatalog":
         """From ``{references: {...}, engines: {name: options}}``."""
-        unknown = sorted(set(config) - {"references", "engines"})
+        known = ("references", "engines", "allow_outside")
+        unknown = sorted(set(config) - set(known))
         if unknown:
-            raise ValueError(f"Voice catalog: unknown keys {unknown}; known: references, engines")
-        return cls(load_references(config.get("references"), base_dir), config.get("engines"))
+            raise ValueError(f"Voice catalog: unknown keys {unknown}; known: {', '.join(known)}")
+        references = load_references(
+            config.get("references"), base_dir, allow_outside=config.get("allow_outside") is True
+        )
+        return cls(references, config.get("engines"))
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> "VoiceCatalog":

@@ -14,6 +14,7 @@ from lhotse_triplets.images import (
     image_extension,
     load_image,
     load_image_bytes,
+    verify_image,
     with_image_array,
 )
 
@@ -98,3 +99,25 @@ def test_errors(cut):
         attach_image(cut, 42)
     with pytest.raises(ItemError, match="undecodable"):
         image_extension(b"not an image")
+
+
+def test_verify_image_decodes_every_pixel(tmp_path, picture):
+    buf = io.BytesIO()
+    picture.save(buf, format="PNG")
+    data = buf.getvalue()
+    assert verify_image(data) == (32, 24)
+    (tmp_path / "ok.png").write_bytes(data)
+    assert verify_image(tmp_path / "ok.png") == (32, 24)
+    truncated = data[: len(data) // 2]
+    with PIL.Image.open(io.BytesIO(truncated)) as img:  # the header alone reads fine
+        assert img.size == (32, 24)
+    with pytest.raises(ItemError, match=r"^unreadable_image: bytes \(OSError: image file is trunc"):
+        verify_image(truncated)
+    (tmp_path / "cut.png").write_bytes(truncated)
+    with pytest.raises(ItemError, match=f"^unreadable_image: {tmp_path / 'cut.png'}"):
+        verify_image(tmp_path / "cut.png")
+    for bad in (b"", b"not an image"):
+        with pytest.raises(ItemError, match="^unreadable_image: "):
+            verify_image(bad)
+        with pytest.raises(ItemError, match="^unreadable_image: "):
+            image_extension(bad)

@@ -7,6 +7,8 @@ function in the recipe registry (:mod:`lhotse_triplets.recipes.registry`):
   (``SOURCE OUTPUT_DIR``); every other parameter becomes an ``--option`` typed from its annotation
   (``bool``: a flag, ``--x/--no-x`` when it is not off by default; ``int``/``float``/``str``/paths;
   ``Literal[...]``: a choice; ``list[...]``: repeatable), with the default of the signature;
+  an ``X | None`` option whose default is not ``None`` (a cap such as ``max_prompt_chars``) also
+  takes ``none`` (no cap);
 - the help of the command is the docstring's first line, that of each option its ``:param:``;
 - one-letter flags come from the ``short`` mapping given to ``@recipe``.
 
@@ -63,7 +65,7 @@ def recipe_command(name: str, prepare_function: Callable[..., Any]) -> click.Com
     Example::
 
         >>> command = recipe_command("sample", get_recipe("sample"))
-        >>> [p.name for p in command.params]
+        >>> [p.name for p in command.params][:3]
         ['output_dir', 'num_conversations', 'seed']
     """
     signature = inspect.signature(prepare_function, eval_str=True)
@@ -118,14 +120,30 @@ def _click_param(p: inspect.Parameter, help_text: str | None, short: str | None)
         return click.Option([on_off, *names, p.name], is_flag=True, default=default, help=help_text)
     multiple = typing.get_origin(annotation) in _SEQUENCES
     item = typing.get_args(annotation)[0] if multiple else annotation
+    param_type = _click_type(item, p.name)
+    if default is not None and annotation is not p.annotation and not multiple:
+        param_type = _OrNone(param_type)  # ``X | None`` with a value by default: ``none`` too
     return click.Option(
         [flag, *names, p.name],
-        type=_click_type(item, p.name),
+        type=param_type,
         multiple=multiple,
         required=required,
         default=default,
         help=help_text,
     )
+
+
+class _OrNone(click.ParamType):
+    """A click type that also takes ``none`` (for ``X | None`` options with a default value)."""
+
+    def __init__(self, inner: click.ParamType) -> None:
+        self.inner = inner
+        self.name = f"{inner.name}|none"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if value is None or (isinstance(value, str) and value.strip().lower() == "none"):
+            return None
+        return self.inner.convert(value, param, ctx)
 
 
 def _without_none(annotation: Any) -> Any:

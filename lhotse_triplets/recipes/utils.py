@@ -10,6 +10,14 @@ for items it cannot use) and hands them to :func:`prepare_manifest`, which write
   the same parameters returns the finished manifest without redoing it, and a changed one redoes
   the part.
 
+Every recipe inherits the text checks of :func:`check_cut_text` (a cut failing one becomes a
+failure, recorded and skipped): its supervision text must be speakable in the cut's language
+(:func:`lhotse_triplets.text.unspeakable_reason`: ``control_characters``, ``no_speakable_text``,
+``wrong_script``) and at most ``max_prompt_chars`` long (``prompt_too_long``); its answer
+(``custom[fields.ANSWER]``) at most ``max_answer_chars`` (``answer_too_long``) and free of control
+characters; each supplied translation (``custom[fields.TRANSLATIONS]``) is checked like the text,
+in its own language.
+
 Without ``output_dir`` the cuts are collected in memory and nothing is written.
 
 Example::
@@ -37,10 +45,13 @@ from lhotse.cut import Cut
 from lhotse.utils import Pathlike
 from tqdm.auto import tqdm
 
+from lhotse_triplets import fields, text
 from lhotse_triplets.errors import Failure, FailureLog, log_failure, read_failures
 
 logger = logging.getLogger(__name__)
 
+#: The stage named in failures of a recipe.
+STAGE = "prepare"
 #: What a recipe yields: a cut, a failure, or the outputs of one source item (one progress step).
 Output = Cut | Failure
 Item = Output | Iterable[Output]
@@ -124,6 +135,8 @@ def prepare_manifest(
     params: Mapping[str, Any] | None = None,
     total: int | None = None,
     desc: str | None = None,
+    max_prompt_chars: int | None = text.MAX_PROMPT_CHARS,
+    max_answer_chars: int | None = text.MAX_ANSWER_CHARS,
 ) -> CutSet:
     """Write a recipe's cuts and failures to ``output_dir`` (or keep them in memory).
 
@@ -139,15 +152,22 @@ def prepare_manifest(
     :param params: JSON-able values the run depends on (stored in the completion marker).
     :param total: the number of items, for the progress bar (``len(items)`` when it has one).
     :param desc: the progress bar's label (default ``"Preparing <corpus>"``).
+    :param max_prompt_chars: longest supervision text kept (``None``: no cap); also stored in the
+        completion marker, like ``max_answer_chars``.
+    :param max_answer_chars: longest answer kept (``None``: no cap).
     :return: the cuts, lazily read from the manifest when written.
 
     Example::
 
-        >>> cuts = prepare_manifest([cut, Failure("x-t0", "prepare", "empty user turn")],
+        >>> cuts = prepare_manifest([cut, Failure("x-t0", "prepare", "empty_turn: ...")],
         ...                         corpus="toy", part="train", output_dir="out")
     """
     files = RecipeFiles(corpus, part, Path(output_dir)) if output_dir is not None else None
-    params = dict(params or {})
+    params = {
+        "max_prompt_chars": max_prompt_chars,
+        "max_answer_chars": max_answer_chars,
+        **(params or {}),
+    }
     if files is not None and files.is_complete(params):
         logger.info("%s is already prepared (%s exists); not redoing it.", files.cuts, files.marker)
         return CutSet.from_jsonl_lazy(files.cuts)
@@ -164,7 +184,8 @@ def prepare_manifest(
         if files is not None:
             on_failure = stack.enter_context(FailureLog(files.failed, echo=True)).write
         progress = tqdm(items, total=total, desc=desc or f"Preparing {corpus}", unit="item")
-        counts = _drain(progress, writer.write, on_failure)
+        checked = (_checked(item, max_prompt_chars, max_answer_chars) for item in progress)
+        counts = _drain(checked, writer.write, on_failure)
     counts.log(corpus)
     if files is None:
         return writer.open_manifest() or CutSet()
@@ -205,6 +226,62 @@ def describe_prepared(cuts: CutSet) -> str:
     num_failed = len(read_failures(files.failed))
     where = f", see {files.failed}" if num_failed else ""
     return f"Prepared {num_cuts} cuts in {files.cuts} ({num_failed} failed{where})"
+
+
+def check_cut_text(
+    cut: Cut,
+    max_prompt_chars: int | None = text.MAX_PROMPT_CHARS,
+    max_answer_chars: int | None = text.MAX_ANSWER_CHARS,
+) -> str | None:
+    """Why ``cut``'s texts cannot make a prompt (``"<code>: <detail>"``), or ``None``.
+
+    Checks the supervision text (speakable in the cut's language, at most ``max_prompt_chars``),
+    each translation in ``custom[fields.TRANSLATIONS]`` the same way in its language, and the
+    answer in ``custom[fields.ANSWER]`` (no control characters, at most ``max_answer_chars``).
+
+    Example::
+
+        >>> check_cut_text(make_prompt_cut("a-t0", "\u200b", "en", {}))
+        'no_speakable_text: no letter or digit in 1 characters'
+    """
+    for sup in cut.supervisions:
+        reason = _prompt_reason(sup.text or "", sup.language, max_prompt_chars)
+        if reason is not None:
+            return reason
+    custom = cut.custom or {}
+    translations = custom.get(fields.TRANSLATIONS)
+    for language, translation in (translations or {}).items():
+        reason = _prompt_reason(str(translation), str(language), max_prompt_chars)
+        if reason is not None:
+            code, detail = reason.split(": ", 1)
+            return f"{code}: translation {str(language)[:20]!r}: {detail}"
+    answer = custom.get(fields.ANSWER)
+    if isinstance(answer, str):
+        reason = text.control_characters_reason(answer)
+        if reason is not None:
+            code, detail = reason.split(": ", 1)
+            return f"{code}: answer has {detail}"
+        return text.length_reason(answer, max_answer_chars, "answer_too_long")
+    return None
+
+
+def _prompt_reason(prompt: str, language: str | None, limit: int | None) -> str | None:
+    reason = text.length_reason(prompt, limit, "prompt_too_long")
+    return reason if reason is not None else text.unspeakable_reason(prompt, language)
+
+
+def _checked(item: Item, max_prompt_chars: int | None, max_answer_chars: int | None) -> Item:
+    """``item`` with each cut whose texts fail :func:`check_cut_text` made a failure."""
+
+    def check(output: Output) -> Output:
+        if isinstance(output, Failure):
+            return output
+        reason = check_cut_text(output, max_prompt_chars, max_answer_chars)
+        return output if reason is None else Failure(output.id, STAGE, reason)
+
+    if isinstance(item, (Cut, Failure)):
+        return check(item)
+    return [check(output) for output in item]
 
 
 def _drain(

@@ -9,6 +9,7 @@ from lhotse import CutSet
 
 from lhotse_triplets import fields
 from lhotse_triplets.images import load_image, load_image_bytes
+from lhotse_triplets.paths import safe_name
 from lhotse_triplets.recipes import prepare_llava_instruct
 from lhotse_triplets.recipes.llava_instruct import llava_row_to_cuts, split_placeholders
 from lhotse_triplets.testing import REFERENCE_DATA
@@ -171,15 +172,17 @@ def test_bad_input_is_recorded_and_skipped(tmp_path):
 
     assert [c.id for c in cuts] == ["good-t0", "named-t0", "multi-t0", "multi-t2"]
     failures = _failures(out / "llava_instruct_failed_train.jsonl")
-    assert failures.pop("lost-t0").startswith(f"missing image: tried {images / 'lost'}.{{png,")
-    assert failures.pop("gone-t0") == f"missing image: {images / 'sub/gone.png'} does not exist"
-    assert failures.pop("empty-t0") == "empty user turn"
-    assert failures.pop("only-t0") == "user turn has no text besides placeholders"
-    assert failures.pop("line-5").startswith("invalid JSON on line 5")
-    assert failures.pop("noreply-t0") == "user turn has no assistant reply"
-    assert failures.pop("multi-t1") == "empty user turn"
-    assert failures.pop("good") == "duplicate conversation id"
-    assert failures.pop("odd").startswith("turn 0 has unknown role 'narrator'")
+    assert failures.pop("lost-t0").startswith(f"missing_image: tried {images / 'lost'}.{{png,")
+    assert failures.pop("gone-t0") == f"missing_image: {images / 'sub/gone.png'} does not exist"
+    assert failures.pop("empty-t0") == "empty_turn: the user turn is empty"
+    assert failures.pop("only-t0") == (
+        "placeholders_only: the user turn has no text besides placeholders"
+    )
+    assert failures.pop("line-5").startswith("invalid_json: line 5: ")
+    assert failures.pop("noreply-t0") == "no_reply: the user turn has no assistant reply"
+    assert failures.pop("multi-t1") == "empty_turn: the user turn is empty"
+    assert failures.pop("good") == "duplicate_id: conversation id 'good' was seen before"
+    assert failures.pop("odd").startswith("unknown_role: turn 0 has role 'narrator'")
     assert failures == {}
 
     by_id = {c.id: c for c in cuts}
@@ -190,10 +193,13 @@ def test_bad_input_is_recorded_and_skipped(tmp_path):
 
 
 def test_image_file_names_of_unusual_ids(tmp_path):
+    """Images are looked up as ``<id>.<ext>`` (the corpus's own name) or ``<safe_name(id)>.<ext>``
+    (an id that is not a safe file name: its safe characters, ``~``, 12 hex digits of SHA-1)."""
     images = tmp_path / "images"
     images.mkdir()
+    assert safe_name("c/d") == "c_d~6d2cc647fdf2" and safe_name("e f") == "e_f~2994350c6061"
     (images / "a b.png").write_bytes(_png((1, 2, 3)))  # named by the corpus's own id
-    (images / "c_d.png").write_bytes(_png((4, 5, 6)))  # named by the safe name of "c/d"
+    (images / "c_d~6d2cc647fdf2.png").write_bytes(_png((4, 5, 6)))  # the safe name of "c/d"
     rows = [
         {"id": "a b", "conversations": _chat("Q?", "A.")},
         {"id": "c/d", "conversations": _chat("Q?", "A.")},
@@ -205,17 +211,19 @@ def test_image_file_names_of_unusual_ids(tmp_path):
     )
     by_id = {c.id: c for c in cuts}
     assert load_image_bytes(by_id["a b-t0"]) == (images / "a b.png").read_bytes()
-    assert load_image_bytes(by_id["c/d-t0"]) == (images / "c_d.png").read_bytes()
+    assert load_image_bytes(by_id["c/d-t0"]) == (images / "c_d~6d2cc647fdf2.png").read_bytes()
+    assert by_id["c/d-t0"].custom[fields.CONVERSATION_ID] == "c/d"  # ids stay as they are
     (reason,) = _failures(out / "llava_instruct_failed_train.jsonl").values()
     assert reason == (
-        f"missing image: tried {images / 'e f'}.{{png,jpg,jpeg,webp}} "
-        f"or {images / 'e_f'}.{{png,jpg,jpeg,webp}}"
+        f"missing_image: tried {images / 'e f'}.{{png,jpg,jpeg,webp}} "
+        f"or {images / 'e_f~2994350c6061'}.{{png,jpg,jpeg,webp}}"
     )
 
     # embedded images are written under the safe name of the id
     row = {"id": "x y/(z)", "conversations": _chat("Q?", "A."), "images": [_png((7, 8, 9))]}
     (cut,) = llava_row_to_cuts(row, fallback_id="row-0", image_output_dir=tmp_path / "written")
-    assert [p.name for p in (tmp_path / "written").iterdir()] == ["x_y_z.png"]
+    assert [p.name for p in (tmp_path / "written").iterdir()] == [f"{safe_name('x y/(z)')}.png"]
+    assert safe_name("x y/(z)").startswith("x_y_z~")
     assert load_image_bytes(cut) == row["images"][0]
 
 
@@ -363,3 +371,63 @@ def test_embedded_images_without_output_dir_stay_in_memory(tmp_path, hf_rows):
     cuts = prepare_llava_instruct(parquet)
     assert load_image_bytes(cuts[1]) == hf_rows["image"][1]["bytes"]
     assert not (tmp_path / "images").exists()
+
+
+# --- bytes, ids, placeholders ---------------------------------------------------------------------
+
+
+def test_lines_are_decoded_one_by_one(tmp_path):
+    rows = [json.dumps({"id": f"r{i}", "conversations": _chat("Q?", "A.")}) for i in range(4)]
+    data = b"\xef\xbb\xbf" + rows[0].encode() + b"\r\n"  # a BOM and CRLF: row 1 is kept
+    data += rows[1].encode().replace(b"Q?", b"Q\xff?") + b"\n"  # not UTF-8: only line 2 fails
+    data += rows[2].encode() + b"\n\n" + rows[3].encode()  # a blank line, no final newline
+    source = tmp_path / "rows.jsonl"
+    source.write_bytes(data)
+    out = tmp_path / "out"
+    assert [c.id for c in prepare_llava_instruct(source, out)] == ["r0-t0", "r2-t0", "r3-t0"]
+    (reason,) = _failures(out / "llava_instruct_failed_train.jsonl").values()
+    assert reason.startswith("invalid_utf8: line 2: 'utf-8' codec can't decode byte 0xff")
+    assert list(_failures(out / "llava_instruct_failed_train.jsonl")) == ["line-2"]
+
+
+@pytest.mark.parametrize("value", [{"x": 1}, ["a"], True, 1.5])
+def test_ids_must_be_strings_or_integers(value):
+    row = {"id": value, "conversations": _chat("Q?", "A.")}
+    (failure,) = llava_row_to_cuts(row, fallback_id="line-3")
+    assert failure.cut_id == "line-3"
+    assert failure.reason.startswith(f"invalid_id: the id is a {type(value).__name__} (")
+
+
+def test_more_image_placeholders_than_images_fail(tmp_path):
+    images = tmp_path / "images"
+    images.mkdir()
+    (images / "one.png").write_bytes(_png((1, 1, 1)))
+    rows = [
+        {"id": "one", "conversations": _chat("Compare <image>, <image> and <image>.", "Same.")},
+        {"id": "one", "conversations": _chat("<image>\nWhat?", "A cube.", "<image> And?", "Red.")},
+        {"id": "one", "conversations": _chat("<image>\nWhat?", "A cube.", "And?", "Red.")},
+    ]
+    outputs = [llava_row_to_cuts(r, fallback_id="x", image_dir=images) for r in rows]
+    assert [f.reason for f in outputs[0]] == [
+        "placeholder_mismatch: 3 <image> placeholders for 1 image"
+    ]
+    assert [f.cut_id for f in outputs[1]] == ["one-t0", "one-t1"]
+    assert all(f.reason.startswith("placeholder_mismatch: 2 ") for f in outputs[1])
+    assert [c.id for c in outputs[2]] == ["one-t0", "one-t1"]  # one placeholder, one image: fine
+    # text only (no image at all): placeholders are removed, as before
+    (text_only,) = llava_row_to_cuts(rows[0], fallback_id="x")
+    assert text_only.supervisions[0].text == "Compare , and ."
+
+
+def test_truncated_image_fails_at_prepare_time(tmp_path):
+    images = tmp_path / "images"
+    images.mkdir()
+    full = _png((5, 5, 5), size=(64, 48))
+    (images / "cut.png").write_bytes(full[: len(full) // 2])
+    row = {"id": "cut", "conversations": _chat("Q?", "A.")}
+    (failure,) = llava_row_to_cuts(row, fallback_id="x", image_dir=images, require_images=True)
+    assert failure.reason.startswith(f"unreadable_image: {images / 'cut.png'} (OSError: image file")
+    embedded = {**row, "images": [full[: len(full) // 2]]}
+    (failure,) = llava_row_to_cuts(embedded, fallback_id="x", image_output_dir=tmp_path / "w")
+    assert failure.reason.startswith("unreadable_image: bytes (OSError")
+    assert not (tmp_path / "w").exists()  # nothing written for it

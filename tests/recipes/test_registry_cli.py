@@ -144,11 +144,11 @@ def test_cli_help_of_a_registered_recipe(toy_recipe):
 def test_cli_runs_a_registered_recipe(toy_recipe, toy_corpus, tmp_path):
     out = tmp_path / "out"
     args = ["toy_turns", str(toy_corpus), str(out), "--part", "dev", "--languages", "de"]
-    output = _invoke(*args, "--languages", "ja", "--lowercase", "-l", "1")
+    output = _invoke(*args, "--languages", "fr", "--lowercase", "-l", "1")
     cuts = CutSet.from_file(out / "toy_turns_cuts_dev.jsonl.gz")
     assert [(c.id, c.supervisions[0].text) for c in cuts] == [
         ("a-de", "how many?"),
-        ("a-ja", "how many?"),
+        ("a-fr", "how many?"),
     ]
     assert (
         _last_line(output) == f"Prepared 2 cuts in {out / 'toy_turns_cuts_dev.jsonl.gz'} (0 failed)"

@@ -4,6 +4,17 @@ A cloning backend takes ``references`` (a mapping ``{name: {audio, text, languag
 path of a voice catalog YAML, see :mod:`lhotse_triplets.voices`) and offers each reference as a
 voice of its language (of every language with ``cross_lingual``). The reference clip is only
 read to condition the engine; it is never part of the output.
+
+Where reference audio may lie:
+
+- listed in a **references file** (a catalog YAML, or JSON): a relative ``audio`` path is read
+  relative to the file's folder, and every path (relative, absolute, ``~``, or through a
+  symlink) must resolve inside that folder; one that leaves it is refused
+  (``outside_root: reference audio ...``), unless the file says ``allow_outside: true`` (or the
+  caller passes ``allow_outside=True``);
+- given **inline** (a ``references:`` mapping in the run config or a backend's options): the
+  paths are the user's own, written in their own config, so they are resolved (relative ones
+  against the working directory) but not confined.
 """
 
 import re
@@ -15,6 +26,8 @@ from typing import Any
 import yaml
 
 from lhotse_triplets.backends.tts._text import check_voice, unsupported_language
+from lhotse_triplets.errors import ItemError
+from lhotse_triplets.paths import inside
 
 #: What a voice id may contain (it becomes part of file names and cut ids).
 SAFE_VOICE_ID = re.compile(r"^[A-Za-z0-9_.-]+$")
@@ -49,10 +62,19 @@ class Voice:
         return self.kind == REFERENCE
 
 
-def reference_voice(name: str, spec: Mapping[str, Any], base_dir: Path | None = None) -> Voice:
+def reference_voice(
+    name: str,
+    spec: Mapping[str, Any],
+    base_dir: Path | None = None,
+    *,
+    allow_outside: bool = False,
+) -> Voice:
     """A reference :class:`Voice` from ``{audio, text, language}``; ``ValueError`` naming it.
 
-    A relative ``audio`` path is read relative to ``base_dir`` (the catalog file's folder).
+    :param base_dir: the folder of the references file the entry comes from: a relative
+        ``audio`` path is read relative to it, and the audio must lie inside it. ``None`` (an
+        inline reference): the path is resolved but not confined.
+    :param allow_outside: accept audio outside ``base_dir``.
     """
     name = str(name)
     if not SAFE_VOICE_ID.match(name):
@@ -67,9 +89,7 @@ def reference_voice(name: str, spec: Mapping[str, Any], base_dir: Path | None = 
     audio, text, language = spec.get("audio"), spec.get("text"), spec.get("language")
     if not audio:
         raise ValueError(f"Reference {name!r} has no audio path")
-    path = Path(str(audio)).expanduser()
-    if not path.is_absolute() and base_dir is not None:
-        path = base_dir / path
+    path = _audio_path(name, str(audio), base_dir, allow_outside)
     if not path.is_file():
         raise ValueError(f"Reference {name!r}: audio file {str(path)!r} does not exist")
     if not isinstance(text, str) or not text.strip():
@@ -79,6 +99,21 @@ def reference_voice(name: str, spec: Mapping[str, Any], base_dir: Path | None = 
             f"Reference {name!r} needs 'language' as an ISO 639-1 code (e.g. en), got {language!r}"
         )
     return Voice(name, language, REFERENCE, None, str(path.resolve()), text.strip())
+
+
+def _audio_path(name: str, audio: str, base_dir: Path | None, allow_outside: bool) -> Path:
+    """The reference's audio path, resolved; confined to ``base_dir`` when there is one."""
+    path = Path(audio).expanduser()
+    try:
+        if base_dir is None:
+            return path.resolve()
+        return inside(path, base_dir, what="reference audio", allow_outside=allow_outside)
+    except ItemError as e:
+        raise ValueError(f"Reference {name!r}: {e.reason}") from None
+    except (OSError, ValueError, RuntimeError) as e:  # NUL byte, symlink loop, name too long
+        raise ValueError(
+            f"Reference {name!r}: audio path {audio[:200]!r} cannot be resolved ({e})"
+        ) from None
 
 
 def read_catalog_yaml(path: str | Path) -> dict:
@@ -93,10 +128,18 @@ def read_catalog_yaml(path: str | Path) -> dict:
 
 
 def load_references(
-    references: Mapping[str, Any] | str | Path | None, base_dir: Path | None = None
+    references: Mapping[str, Any] | str | Path | None,
+    base_dir: Path | None = None,
+    *,
+    allow_outside: bool = False,
 ) -> dict[str, Voice]:
-    """Cloning references by name, from a mapping or a catalog YAML file (its ``references:``).
+    """Cloning references by name, from a mapping or a catalog YAML/JSON file (its
+    ``references:``; audio confined to the file's folder unless the file says
+    ``allow_outside: true``).
 
+    :param base_dir: the folder a mapping's relative audio paths are read from and confined to
+        (the folder of the file it came from); ``None`` for an inline mapping (not confined).
+    :param allow_outside: accept reference audio outside ``base_dir`` (or the file's folder).
     :raises ValueError: for a bad entry, naming it and what is wrong.
     """
     if references is None:
@@ -104,10 +147,14 @@ def load_references(
     if isinstance(references, (str, Path)):
         path = Path(references)
         data = read_catalog_yaml(path)
-        return load_references(data.get("references", {}), path.parent)
+        allow_outside = allow_outside or data.get("allow_outside") is True
+        return load_references(data.get("references", {}), path.parent, allow_outside=allow_outside)
     if not isinstance(references, Mapping):
         raise ValueError(f"references must be a mapping or a YAML path, got {references!r}")
-    return {str(k): reference_voice(k, v, base_dir) for k, v in references.items()}
+    return {
+        str(k): reference_voice(k, v, base_dir, allow_outside=allow_outside)
+        for k, v in references.items()
+    }
 
 
 class ReferenceVoices:
@@ -126,8 +173,9 @@ class ReferenceVoices:
         presets: Mapping[str, Sequence[str]] | Sequence[str] | None = None,
         references: Mapping[str, Any] | str | Path | None = None,
         cross_lingual: bool = False,
+        allow_outside: bool = False,
     ) -> None:
-        self.references: dict[str, Voice] = load_references(references)
+        self.references: dict[str, Voice] = load_references(references, allow_outside=allow_outside)
         self.cross_lingual = bool(cross_lingual)
         self._languages = list(languages)
         if isinstance(presets, Mapping):

@@ -26,10 +26,26 @@ the reply is kept verbatim in ``custom[fields.ANSWER]``, and the image is attach
   ``Dataset.save_to_disk``, read through HF ``datasets``.
 
 A user turn may carry ``"translations": {language: text}``; they are kept in
-``custom[fields.TRANSLATIONS]``. Items that cannot be used (invalid JSON, an empty user turn, a
-turn with nothing besides placeholders, no assistant reply, a missing image, a repeated
-conversation id) are written to ``llava_instruct_failed_<split>.jsonl`` with the reason, and the
-run goes on.
+``custom[fields.TRANSLATIONS]``. Items that cannot be used are written to
+``llava_instruct_failed_<split>.jsonl`` with a reason ``"<code>: <detail>"``, and the run goes on:
+
+- the line: ``invalid_utf8``, ``invalid_json``, ``not_an_object`` (with its line number; a UTF-8
+  BOM opening the file is dropped), ``unreadable_source`` (a gzip dump cut short);
+- the row: ``invalid_id`` (an id that is not a string or an integer), ``duplicate_id``,
+  ``no_conversations``, ``empty_conversation``, ``malformed_turn``, ``unknown_role``,
+  ``invalid_translations``;
+- a user turn: ``empty_turn``, ``placeholders_only``, ``no_reply``, ``empty_reply``, and the text
+  checks every recipe inherits (:func:`~lhotse_triplets.recipes.utils.check_cut_text`:
+  ``control_characters``, ``no_speakable_text``, ``wrong_script``, ``prompt_too_long``,
+  ``answer_too_long``);
+- the image (:mod:`.images`): ``missing_image``, ``unreadable_image`` (decoded in full),
+  ``outside_root`` (a path leaving ``image_dir``), ``invalid_image``, ``too_many_images``, and
+  ``placeholder_mismatch`` (more ``<image>`` placeholders than images; without any image the
+  placeholders are only removed, as for a text-only preparation).
+
+Ids are kept as they are in the manifest (``"a/b"`` stays ``"a/b"``); the files named after them
+(embedded images) use :func:`~lhotse_triplets.paths.safe_name`, and every file written is checked
+to lie in ``output_dir``.
 """
 
 from collections.abc import Iterator
@@ -40,6 +56,7 @@ from typing import Any
 from lhotse import CutSet
 from lhotse.utils import Pathlike
 
+from lhotse_triplets import text
 from lhotse_triplets.cuts import make_prompt_cut
 from lhotse_triplets.errors import Failure, ItemError
 from lhotse_triplets.recipes.llava_instruct.images import IMAGE_EXTENSIONS, image_for_row
@@ -73,6 +90,9 @@ def prepare_llava_instruct(
     language: str = "en",
     require_images: bool | None = None,
     streaming: bool = True,
+    allow_outside: bool = False,
+    max_prompt_chars: int | None = text.MAX_PROMPT_CHARS,
+    max_answer_chars: int | None = text.MAX_ANSWER_CHARS,
 ) -> CutSet:
     """Prompt cuts (one per user turn with a reply) from LLaVA-style instruction data.
 
@@ -89,6 +109,12 @@ def prepare_llava_instruct(
     :param require_images: record an item as failed when its image cannot be found; by default
         on when ``image_dir`` is given. Without ``image_dir`` a JSONL dump is prepared text only.
     :param streaming: stream datasets read through HF ``datasets`` instead of caching them.
+    :param allow_outside: read image paths that resolve outside ``image_dir`` (``../x.png``,
+        absolute paths, symlinks pointing out); by default such an item fails (``outside_root``).
+    :param max_prompt_chars: longest user text kept as a prompt, in characters (``none``: no
+        cap); a longer one fails (``prompt_too_long``).
+    :param max_answer_chars: longest answer kept, in characters (``none``: no cap); a longer one
+        fails (``answer_too_long``).
     :return: the prompt cuts (lazy when written to ``output_dir``).
 
     Example::
@@ -110,6 +136,9 @@ def prepare_llava_instruct(
         "limit": limit,
         "language": language,
         "require_images": require_images,
+        "allow_outside": allow_outside,
+        "max_prompt_chars": max_prompt_chars,
+        "max_answer_chars": max_answer_chars,
     }
     options = dict(
         language=language,
@@ -117,6 +146,7 @@ def prepare_llava_instruct(
         image_output_dir=Path(output_dir) / "images" if output_dir is not None else None,
         require_images=require_images,
         data_source=config,
+        allow_outside=allow_outside,
     )
     rows = _rows(source, config=config, split=split, streaming=streaming, limit=limit)
     return prepare_manifest(
@@ -127,6 +157,8 @@ def prepare_llava_instruct(
         params=params,
         total=limit,
         desc="Preparing LLaVA instruct",
+        max_prompt_chars=max_prompt_chars,
+        max_answer_chars=max_answer_chars,
     )
 
 
@@ -143,9 +175,14 @@ def _conversations(rows: Rows, **options: Any) -> Iterator[list[Output]]:
         if isinstance(row, ItemError):
             yield [Failure.of(fallback_id, STAGE, row)]
             continue
-        conversation_id = row_conversation_id(row, fallback_id)
+        try:
+            conversation_id = row_conversation_id(row, fallback_id)
+        except ItemError as e:
+            yield [Failure.of(fallback_id, STAGE, e)]
+            continue
         if conversation_id in seen_ids:
-            yield [Failure(conversation_id, STAGE, "duplicate conversation id")]
+            reason = f"duplicate_id: conversation id {conversation_id[:200]!r} was seen before"
+            yield [Failure(conversation_id, STAGE, reason)]
             continue
         seen_ids.add(conversation_id)
         yield llava_row_to_cuts(row, fallback_id=fallback_id, **options)

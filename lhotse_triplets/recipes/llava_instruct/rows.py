@@ -22,6 +22,8 @@ from lhotse_triplets.recipes.llava_instruct.sources import Row
 STAGE = "prepare"
 #: Media placeholders removed from user turns (with the spaces and the one newline around them).
 PLACEHOLDER_PATTERN = re.compile(r"[ \t]*(<image>|<video>)[ \t]*(?:\r?\n)?")
+#: The placeholder that stands for the conversation's image.
+IMAGE_PLACEHOLDER = "<image>"
 #: Source role names -> ``user`` / ``assistant`` / ``system``.
 ROLES = {
     "human": "user",
@@ -52,6 +54,7 @@ def llava_row_to_cuts(
     image_output_dir: Pathlike | None = None,
     require_images: bool = False,
     data_source: str | None = None,
+    allow_outside: bool = False,
 ) -> list[Output]:
     """The prompt cuts of one conversation row, and a :class:`Failure` for each unusable item.
 
@@ -62,6 +65,7 @@ def llava_row_to_cuts(
     :param image_output_dir: where embedded image bytes are written; in memory when ``None``.
     :param require_images: a conversation without a usable image fails.
     :param data_source: ``custom[fields.DATA_SOURCE]`` when the row has no ``data_source``.
+    :param allow_outside: read image paths that resolve outside ``image_dir`` too.
 
     Example::
 
@@ -71,7 +75,10 @@ def llava_row_to_cuts(
         >>> [cut.id for cut in llava_row_to_cuts(row, fallback_id="row-0")]
         ['1-t0']
     """
-    conversation_id = row_conversation_id(row, fallback_id)
+    try:
+        conversation_id = row_conversation_id(row, fallback_id)
+    except ItemError as e:
+        return [Failure.of(fallback_id, STAGE, e)]
     try:
         turns = parse_turns(row.get("conversations"))
     except ItemError as e:
@@ -80,7 +87,11 @@ def llava_row_to_cuts(
     if all(isinstance(p, Failure) for p in prompts):
         return prompts  # nothing to attach an image to: don't write one
     try:
-        image = image_for_row(row, conversation_id, image_dir, image_output_dir, require_images)
+        image = image_for_row(
+            row, conversation_id, image_dir, image_output_dir, require_images, allow_outside
+        )
+        if image is not None:
+            check_placeholders(turns, num_images=1)
     except ItemError as e:
         return [p if isinstance(p, Failure) else Failure.of(p.cut_id, STAGE, e) for p in prompts]
     return [
@@ -92,7 +103,12 @@ def llava_row_to_cuts(
 
 
 def row_conversation_id(row: Row, fallback_id: str) -> str:
-    """The row's ``id`` as a string, or ``fallback_id`` when it has none.
+    """The row's ``id`` as a string (a string or an integer, kept as it is however odd: files
+    named after it go through :func:`~lhotse_triplets.paths.safe_name`), or ``fallback_id`` when
+    it has none.
+
+    :raises ItemError: ``invalid_id: ...`` for an id that is not a string or an integer (a JSON
+        object, a list, a boolean, a float).
 
     Example::
 
@@ -100,7 +116,37 @@ def row_conversation_id(row: Row, fallback_id: str) -> str:
         ('7', 'row-0')
     """
     value = row.get("id")
-    return fallback_id if value is None or str(value) == "" else str(value)
+    if value is None or value == "":
+        return fallback_id
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        shown = repr(value)
+        shown = shown if len(shown) <= 60 else shown[:57] + "..."
+        raise ItemError(
+            f"invalid_id: the id is a {type(value).__name__} ({shown}); ids are strings or integers"
+        )
+    return str(value)
+
+
+def check_placeholders(turns: list[dict[str, Any]], num_images: int) -> None:
+    """Raise ``placeholder_mismatch`` when the user turns hold more ``<image>`` placeholders than
+    the conversation has images (the prompt would speak of images that are not there).
+
+    Example::
+
+        >>> check_placeholders([{"role": "user", "text": "<image> vs <image>?"}], num_images=1)
+        Traceback (most recent call last):
+        ItemError: placeholder_mismatch: 2 <image> placeholders for 1 image
+    """
+    count = sum(
+        split_placeholders(t["text"])[1].count(IMAGE_PLACEHOLDER)
+        for t in turns
+        if t["role"] == "user"
+    )
+    if count > num_images:
+        raise ItemError(
+            f"placeholder_mismatch: {count} {IMAGE_PLACEHOLDER} placeholders for {num_images} "
+            f"image{'s' if num_images != 1 else ''}"
+        )
 
 
 def split_placeholders(text: str) -> tuple[str, list[str]]:
@@ -147,23 +193,29 @@ def parse_turns(conversations: Any) -> list[dict[str, Any]]:
     """
     if (
         conversations is None
-        or isinstance(conversations, (str, bytes))
+        or isinstance(conversations, (str, bytes, Mapping))
         or not isinstance(conversations, Iterable)
     ):
-        raise ItemError(f"no conversations list (got {type(conversations).__name__})")
+        raise ItemError(
+            f"no_conversations: no conversations list (got {type(conversations).__name__})"
+        )
     turns = [_parse_turn(turn, i) for i, turn in enumerate(conversations)]
     if not turns:
-        raise ItemError("empty conversation")
+        raise ItemError("empty_conversation: the conversations list is empty")
     return turns
 
 
 def _parse_turn(turn: Any, index: int) -> dict[str, Any]:
     if not isinstance(turn, Mapping):
-        raise ItemError(f"turn {index} is not an object (got {type(turn).__name__})")
+        raise ItemError(
+            f"malformed_turn: turn {index} is not an object (got {type(turn).__name__})"
+        )
     role_name = turn.get("role") or turn.get("from")
     role = ROLES.get(str(role_name).lower()) if role_name is not None else None
     if role is None:
-        raise ItemError(f"turn {index} has unknown role {role_name!r} (known: {sorted(ROLES)})")
+        raise ItemError(
+            f"unknown_role: turn {index} has role {str(role_name)[:40]!r} (known: {sorted(ROLES)})"
+        )
     content = turn.get("content")
     if content is None:
         content = turn.get("value")
@@ -217,13 +269,13 @@ def _prompts(
 def _check_turn(turn: dict[str, Any], user_text: str, reply: dict[str, Any] | None) -> None:
     """Raise :class:`ItemError` when a user turn (or its reply) cannot make a prompt cut."""
     if not turn["text"].strip():
-        raise ItemError("empty user turn")
+        raise ItemError("empty_turn: the user turn is empty")
     if not user_text:
-        raise ItemError("user turn has no text besides placeholders")
+        raise ItemError("placeholders_only: the user turn has no text besides placeholders")
     if reply is None or reply["role"] != "assistant":
-        raise ItemError("user turn has no assistant reply")
+        raise ItemError("no_reply: the user turn has no assistant reply")
     if not reply["text"].strip():
-        raise ItemError("empty assistant reply")
+        raise ItemError("empty_reply: the assistant reply is empty")
 
 
 def _content_text(content: Any, index: int) -> str:
@@ -233,7 +285,9 @@ def _content_text(content: Any, index: int) -> str:
         return content
     if isinstance(content, list):
         return "\n".join(_part_text(part, index) for part in content)
-    raise ItemError(f"turn {index} content is not text (got {type(content).__name__})")
+    raise ItemError(
+        f"malformed_turn: turn {index} content is not text (got {type(content).__name__})"
+    )
 
 
 def _part_text(part: Any, index: int) -> str:
@@ -243,7 +297,7 @@ def _part_text(part: Any, index: int) -> str:
         return part.get("text") or ""
     if isinstance(part, Mapping) and part.get("type") in ("image", "image_url"):
         return "<image>"
-    raise ItemError(f"turn {index} has an unsupported content part: {part!r}"[:200])
+    raise ItemError(f"malformed_turn: turn {index} has an unsupported content part: {part!r}"[:200])
 
 
 def _translations(value: Any, index: int) -> dict[str, str] | None:
@@ -251,7 +305,7 @@ def _translations(value: Any, index: int) -> dict[str, str] | None:
         return None
     if not isinstance(value, Mapping):
         raise ItemError(
-            f"turn {index} translations must be a {{language: text}} mapping "
+            f"invalid_translations: turn {index} translations must be a {{language: text}} mapping "
             f"(got {type(value).__name__})"
         )
     out = {

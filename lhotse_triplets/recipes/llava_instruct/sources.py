@@ -1,8 +1,10 @@
 """Opening a LLaVA-style source as rows: a JSONL dump, parquet/arrow/json files, a folder of them,
 a dataset saved with ``Dataset.save_to_disk``, or a Hugging Face hub dataset id (streamed)."""
 
+import codecs
 import gzip
 import json
+import zlib
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,8 @@ Rows = Iterator[tuple[str, Row | ItemError]]
 #: Local file suffixes read through HF ``datasets`` -> its builder name.
 DATASETS_SUFFIXES = {".parquet": "parquet", ".arrow": "arrow", ".json": "json"}
 _SUFFIX_LIST = ", ".join("*" + s for s in DATASETS_SUFFIXES)
+#: Suffixes that make a missing ``source`` a local path (never a hub dataset id).
+LOCAL_SUFFIXES = (".jsonl", ".gz", ".json", ".parquet", ".arrow")
 
 
 def open_llava_rows(
@@ -35,6 +39,8 @@ def open_llava_rows(
     :param config: the hub dataset's config (e.g. ``"CLEVR"``).
     :param split: the split to read.
     :param streaming: stream datasets read through HF ``datasets`` instead of caching them.
+    :raises FileNotFoundError: for a local path that does not exist (see :func:`looks_local`;
+        it is never taken for a hub id).
 
     Example::
 
@@ -42,6 +48,8 @@ def open_llava_rows(
         >>> fallback_id, row = next(rows)
     """
     path = Path(source)
+    if not path.exists() and looks_local(source):
+        raise FileNotFoundError(f"No such corpus file or folder: {source}")
     if path.is_file() and path.name.lower().endswith((".jsonl", ".jsonl.gz")):
         return _iter_jsonl(path), None
     if path.is_file() and path.suffix.lower() not in DATASETS_SUFFIXES:
@@ -54,20 +62,37 @@ def open_llava_rows(
 
 
 def _iter_jsonl(path: Path) -> Rows:
+    """The rows of a JSONL dump (plain or gzip), read as bytes and decoded line by line: a line
+    that is not UTF-8 or not a JSON object fails alone; a UTF-8 BOM opening the file is dropped."""
     opener = gzip.open if path.name.lower().endswith(".gz") else open
-    with opener(path, "rt", encoding="utf-8") as f:
-        for number, line in enumerate(f, start=1):
-            if line.strip():
-                yield f"line-{number}", _json_row(line, number)
+    number = 0
+    try:
+        with opener(path, "rb") as f:
+            for number, data in enumerate(f, start=1):
+                if number == 1 and data.startswith(codecs.BOM_UTF8):
+                    data = data[len(codecs.BOM_UTF8) :]
+                if data.strip():
+                    yield f"line-{number}", _json_row(data, number)
+    except (EOFError, OSError, zlib.error) as e:
+        if number == 0:
+            raise ValueError(f"Cannot read corpus {path}: {type(e).__name__}: {e}") from e
+        yield (
+            f"line-{number + 1}",
+            ItemError(f"unreadable_source: {path} breaks off after line {number} ({e})"),
+        )
 
 
-def _json_row(line: str, number: int) -> Row | ItemError:
+def _json_row(data: bytes, number: int) -> Row | ItemError:
+    try:
+        line = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        return ItemError(f"invalid_utf8: line {number}: {e}")
     try:
         row = json.loads(line)
     except json.JSONDecodeError as e:
-        return ItemError(f"invalid JSON on line {number}: {e}")
+        return ItemError(f"invalid_json: line {number}: {e}")
     if not isinstance(row, dict):
-        return ItemError(f"line {number} is not a JSON object")
+        return ItemError(f"not_an_object: line {number} is a JSON {type(row).__name__}")
     return row
 
 
@@ -92,9 +117,29 @@ def _load_dataset(source: Pathlike, *, config: str | None, split: str, streaming
         return datasets.load_dataset(
             builder, data_files={split: str(path)}, split=split, streaming=streaming
         )
-    if path.suffix.lower() in DATASETS_SUFFIXES or str(source).startswith((".", "/")):
-        raise FileNotFoundError(f"No such file or folder: {source}")
     return datasets.load_dataset(str(source), config, split=split, streaming=streaming)
+
+
+def looks_local(source: Pathlike) -> bool:
+    """Whether a ``source`` that does not exist names a local path rather than a hub dataset
+    (``owner/name``): it has a file suffix of a corpus, more than one ``/``, starts with ``.``,
+    ``/`` or ``~``, or its parent folder exists.
+
+    Example::
+
+        >>> looks_local("data/clevr.jsonl"), looks_local("mvp-lab/LLaVA-OneVision")
+        (True, False)
+    """
+    text = str(source)
+    path = Path(text)
+    name = path.name.lower()
+    return (
+        name.endswith(LOCAL_SUFFIXES)
+        or text.count("/") > 1
+        or text.startswith((".", "/", "~"))
+        or "\\" in text
+        or (path.parent != Path(".") and path.parent.is_dir())
+    )
 
 
 def _load_folder(path: Path, *, split: str, streaming: bool) -> Any:

@@ -24,6 +24,7 @@ from typing import Any
 from lhotse import CutSet
 from lhotse.utils import Pathlike
 
+from lhotse_triplets import text
 from lhotse_triplets.images import encode_image
 from lhotse_triplets.recipes.llava_instruct import prepare_llava_instruct
 from lhotse_triplets.recipes.registry import recipe
@@ -72,7 +73,14 @@ def generate_sample_corpus(
 
 
 @recipe("sample", short={"num_conversations": "n"})
-def prepare_sample(output_dir: Pathlike, num_conversations: int = 20, seed: int = 0) -> CutSet:
+def prepare_sample(
+    output_dir: Pathlike,
+    num_conversations: int = 20,
+    seed: int = 0,
+    *,
+    max_prompt_chars: int | None = text.MAX_PROMPT_CHARS,
+    max_answer_chars: int | None = text.MAX_ANSWER_CHARS,
+) -> CutSet:
     """The bundled CLEVR-like sample corpus (generated, no download) -> prompt cuts.
 
     Generates the corpus in ``output_dir`` (:func:`generate_sample_corpus`) and prepares it with
@@ -81,6 +89,8 @@ def prepare_sample(output_dir: Pathlike, num_conversations: int = 20, seed: int 
     :param output_dir: where the corpus, its images and the prepared manifest are written.
     :param num_conversations: how many conversations (one scene each) to generate.
     :param seed: the same seed gives byte-identical files.
+    :param max_prompt_chars: longest user text kept as a prompt (``none``: no cap).
+    :param max_answer_chars: longest answer kept (``none``: no cap).
     :return: the prompt cuts (lazy, read from ``llava_instruct_cuts_train.jsonl.gz``).
 
     Example::
@@ -89,7 +99,13 @@ def prepare_sample(output_dir: Pathlike, num_conversations: int = 20, seed: int 
         >>> cuts[0].custom["translations"]["fr"]
     """
     jsonl = generate_sample_corpus(output_dir, num_conversations=num_conversations, seed=seed)
-    return prepare_llava_instruct(jsonl, output_dir, image_dir=jsonl.parent)
+    return prepare_llava_instruct(
+        jsonl,
+        output_dir,
+        image_dir=jsonl.parent,
+        max_prompt_chars=max_prompt_chars,
+        max_answer_chars=max_answer_chars,
+    )
 
 
 def _conversation(output_dir: Path, index: int, seed: int) -> dict[str, Any]:
