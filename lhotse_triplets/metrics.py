@@ -12,9 +12,11 @@ Example::
     '这个球是什么颜色'
 """
 
+import math
+import numbers
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -114,7 +116,8 @@ def error_rate(reference: str, hypothesis: str, language: str | None) -> tuple[f
 
 def cosine(a: np.ndarray, b: np.ndarray) -> float | np.ndarray:
     """Cosine similarity of two vectors (a float) or of paired rows of two ``(N, D)`` arrays
-    (shape ``(N,)``). A zero vector has similarity 0 with everything.
+    (shape ``(N,)``). A zero vector has similarity 0 with everything; a vector with a NaN or
+    infinite component gives NaN (never a plausible number), for the caller to refuse.
 
     Example::
 
@@ -128,7 +131,7 @@ def cosine(a: np.ndarray, b: np.ndarray) -> float | np.ndarray:
     norms = np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1)
     dots = np.sum(a * b, axis=-1)
     with np.errstate(invalid="ignore", divide="ignore"):
-        sims = np.where(norms > 0, dots / np.where(norms > 0, norms, 1.0), 0.0)
+        sims = np.where(norms == 0, 0.0, dots / np.where(norms == 0, 1.0, norms))
     sims = np.clip(sims, -1.0, 1.0)
     return float(sims) if sims.ndim == 0 else sims
 
@@ -150,3 +153,31 @@ def unit_rows(vectors: np.ndarray, texts: Sequence[str] | None = None) -> np.nda
     if texts is not None:
         rows[[not text.strip() for text in texts]] = 0.0
     return rows
+
+
+def is_finite_number(value: object) -> bool:
+    """Whether ``value`` is a real number that is neither NaN nor infinite (``None``, strings
+    and booleans are not).
+
+    Example::
+
+        >>> is_finite_number(0.5), is_finite_number(float("nan")), is_finite_number(None)
+        (True, False, False)
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return False
+    return math.isfinite(float(value))
+
+
+def non_finite(scores: Mapping[str, object]) -> str | None:
+    """``"mos=nan, similarity=inf"``: the scores of ``scores`` that are not finite numbers
+    (``None`` counts), or ``None`` when all are. Scores are checked before they are written, so
+    that no manifest ever holds a bare ``NaN``.
+
+    Example::
+
+        >>> non_finite({"wer": 0.0, "mos": float("nan")})
+        'mos=nan'
+    """
+    bad = [f"{name}={value}" for name, value in scores.items() if not is_finite_number(value)]
+    return ", ".join(bad) or None

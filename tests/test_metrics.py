@@ -1,7 +1,17 @@
+import math
+
 import numpy as np
 import pytest
 
-from lhotse_triplets.metrics import cosine, error_rate, normalize_text, unit_rows, uses_cer
+from lhotse_triplets.metrics import (
+    cosine,
+    error_rate,
+    is_finite_number,
+    non_finite,
+    normalize_text,
+    unit_rows,
+    uses_cer,
+)
 
 
 @pytest.mark.parametrize(
@@ -85,3 +95,35 @@ def test_unit_rows():
     rows = unit_rows(np.array([[3.0, 4.0], [0.0, 0.0], [1.0, 1.0]]), ["a", "b", "  "])
     assert rows.dtype == np.float32
     np.testing.assert_allclose(rows, [[0.6, 0.8], [0.0, 0.0], [0.0, 0.0]], rtol=1e-6)
+
+
+def test_cosine_of_non_finite_vectors_is_nan_not_a_plausible_score():
+    assert math.isnan(cosine(np.array([np.nan, 1.0]), np.array([1.0, 1.0])))
+    rows = cosine(np.array([[np.inf, 0.0], [1.0, 0.0]]), np.array([[1.0, 0.0], [1.0, 0.0]]))
+    assert math.isnan(rows[0]) and rows[1] == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize(
+    ("value", "finite"),
+    [
+        (0.5, True),
+        (3, True),
+        (np.float32(2.5), True),
+        (math.nan, False),
+        (-math.inf, False),
+        (np.float32("nan"), False),
+        (None, False),
+        ("4.0", False),
+        (True, False),
+    ],
+)
+def test_is_finite_number(value, finite):
+    assert is_finite_number(value) is finite
+
+
+def test_non_finite_names_every_bad_score():
+    assert non_finite({"wer": 0.0, "mos": 3.2}) is None
+    assert non_finite({"wer": 0.0, "mos": math.nan, "similarity": math.inf}) == (
+        "mos=nan, similarity=inf"
+    )
+    assert non_finite({"mos": None}) == "mos=None"

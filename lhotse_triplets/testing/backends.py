@@ -3,13 +3,19 @@
 ``dummy`` TTS encodes the UTF-8 bytes of the text as a sequence of tones and ``dummy`` ASR
 decodes them, so a clean clip round-trips exactly and damaged audio does not. ``dummy`` embed
 hashes character trigrams; ``dummy`` MOS grows with loudness. Never use them for real data.
+
+The ``faulty`` backends (TTS, ASR, embed, MOS, LLM) break their kind's contract on purpose (wrong
+output counts, NaN, int16 or stereo audio, hangs...) for the reliability tests; never use them
+for real data either.
 """
 
+import time
 import zlib
 from collections.abc import Sequence
 
 import numpy as np
 
+from lhotse_triplets.backends.llm.rules import RuleRephraser
 from lhotse_triplets.backends.registry import register
 from lhotse_triplets.backends.tts._text import check_voice
 from lhotse_triplets.errors import ItemError
@@ -120,3 +126,202 @@ class DummyMOS:
             1.0 + 4.0 * min(1.0, float(np.sqrt(np.mean(a**2))) / 0.2) if len(a) else 1.0
             for a in audios
         ]
+
+
+# --- fault injection -------------------------------------------------------------------------
+# Backends that break their contract on purpose, for the reliability tests. Registered like the
+# dummy ones, so that spawned worker processes build them by name. Never use them for real data.
+
+#: Word whose presence in a text (or, for audio inputs, in its dummy transcript) triggers a fault.
+TRIGGER = "BAD"
+
+
+def _triggered(text: str, trigger: str | None) -> bool:
+    return trigger is None or trigger in text
+
+
+def _hang(seconds: float) -> None:
+    time.sleep(seconds)
+
+
+def _audio_texts(audios: Sequence[np.ndarray]) -> list[str]:
+    """The texts dummy-TTS audio encodes (what an audio backend's fault is triggered by)."""
+    return DummyASR().transcribe(audios)
+
+
+@register("tts", "faulty")
+class FaultyTTS(DummyTTS):
+    """:class:`DummyTTS` that breaks the TTS contract for texts containing ``trigger`` (every
+    text when ``trigger`` is ``None``). For tests only: never use it for real data.
+
+    :param fault: ``short_count`` (no output for the text), ``extra_count`` (two outputs),
+        ``nan`` / ``inf`` (non-finite samples), ``int16`` (PCM integers), ``stereo`` (2-D),
+        ``silent`` (zeros), ``empty`` (no samples), ``short`` (10 ms), ``hang`` (sleeps
+        ``hang_seconds`` in the call), ``raise`` (``RuntimeError``), ``bad_rate`` (declares a
+        sampling rate of 0, for every text), ``none`` (returns ``None`` instead of a list).
+    """
+
+    FAULTS = (
+        "short_count",
+        "extra_count",
+        "nan",
+        "inf",
+        "int16",
+        "stereo",
+        "silent",
+        "empty",
+        "short",
+        "hang",
+        "raise",
+        "bad_rate",
+        "none",
+    )
+
+    def __init__(
+        self,
+        fault: str = "short_count",
+        trigger: str | None = TRIGGER,
+        hang_seconds: float = 3600.0,
+        **options,
+    ) -> None:
+        if fault not in self.FAULTS:
+            raise ValueError(f"Unknown fault {fault!r}; known: {', '.join(self.FAULTS)}")
+        super().__init__(**options)
+        self.fault, self.trigger, self.hang_seconds = fault, trigger, hang_seconds
+        #: Calls of :meth:`synthesize` in this process (tests count retries).
+        self.calls = 0
+
+    @property
+    def sampling_rate(self) -> int:
+        return 0 if self.fault == "bad_rate" else SR
+
+    def synthesize(self, texts: Sequence[str], *, language: str, voice: str) -> list[np.ndarray]:
+        self.calls += 1
+        hit = [_triggered(t, self.trigger) for t in texts]
+        if any(hit) and self.fault == "hang":
+            _hang(self.hang_seconds)  # then answers normally
+        elif any(hit) and self.fault == "none":
+            return None  # type: ignore[return-value]
+        elif any(hit) and self.fault == "raise":
+            raise RuntimeError("faulty TTS failed")
+        clean = super().synthesize(texts, language=language, voice=voice)
+        out: list[np.ndarray] = []
+        for audio, bad in zip(clean, hit, strict=True):
+            out.extend(self._damage(audio) if bad else [audio])
+        return out
+
+    def _damage(self, audio: np.ndarray) -> list[np.ndarray]:
+        damaged = {
+            "short_count": [],
+            "extra_count": [audio, audio[::-1].copy()],
+            "nan": [np.where(np.arange(audio.size) % 100 == 0, np.nan, audio).astype(np.float32)],
+            "inf": [np.where(np.arange(audio.size) == 5, np.inf, audio).astype(np.float32)],
+            "int16": [(audio * 32767).astype(np.int16)],
+            "stereo": [np.stack([audio, audio])],
+            "silent": [np.zeros_like(audio)],
+            "empty": [np.zeros(0, dtype=np.float32)],
+            "short": [audio[: SR // 100]],
+        }
+        return damaged.get(self.fault, [audio])
+
+
+@register("asr", "faulty")
+class FaultyASR(DummyASR):
+    """:class:`DummyASR` whose output breaks the contract for audio whose transcript contains
+    ``trigger`` (``None``: every one). For tests only: never use it for real data.
+
+    :param fault: ``short_count``, ``extra_count``, ``not_text`` (a number instead of a
+        transcript), ``hang``.
+    """
+
+    def __init__(
+        self, fault: str = "short_count", trigger: str | None = TRIGGER, hang_seconds=3600.0
+    ):
+        self.fault, self.trigger, self.hang_seconds = fault, trigger, hang_seconds
+
+    def transcribe(
+        self, audios: Sequence[np.ndarray], *, languages: Sequence[str | None] = ()
+    ) -> list:
+        out: list = []
+        for text in super().transcribe(audios, languages=languages):
+            if not _triggered(text, self.trigger):
+                out.append(text)
+            elif self.fault == "hang":
+                _hang(self.hang_seconds)
+            elif self.fault == "extra_count":
+                out.extend([text, text])
+            elif self.fault == "not_text":
+                out.append(42)
+        return out
+
+
+@register("embed", "faulty")
+class FaultyEmbed(DummyEmbed):
+    """:class:`DummyEmbed` with NaN vectors (``fault="nan"``) or one vector too few
+    (``short_count``) for texts containing ``trigger``. For tests only: never use it for real
+    data."""
+
+    def __init__(self, fault: str = "nan", trigger: str | None = TRIGGER, dim: int = 512):
+        super().__init__(dim)
+        self.fault, self.trigger = fault, trigger
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        vecs = super().encode(texts)
+        hit = np.array([_triggered(t, self.trigger) for t in texts], dtype=bool)
+        if self.fault == "short_count":
+            return vecs[~hit]
+        vecs[hit] = np.nan
+        return vecs
+
+
+@register("mos", "faulty")
+class FaultyMOS(DummyMOS):
+    """:class:`DummyMOS` that breaks the contract for audio whose dummy transcript contains
+    ``trigger`` (``None``: every clip). For tests only: never use it for real data.
+
+    :param fault: ``nan``, ``inf``, ``none`` (``None`` instead of a score), ``short_count``,
+        ``extra_count``, ``hang``.
+    """
+
+    def __init__(self, fault: str = "nan", trigger: str | None = TRIGGER, hang_seconds=3600.0):
+        self.fault, self.trigger, self.hang_seconds = fault, trigger, hang_seconds
+
+    def predict(self, audios: Sequence[np.ndarray]) -> list:
+        scores = super().predict(audios)
+        out: list = []
+        for score, text in zip(scores, _audio_texts(audios), strict=True):
+            if not _triggered(text, self.trigger):
+                out.append(score)
+            elif self.fault == "hang":
+                _hang(self.hang_seconds)
+            elif self.fault in ("nan", "inf", "none"):
+                out.append({"nan": float("nan"), "inf": float("inf"), "none": None}[self.fault])
+            elif self.fault == "extra_count":
+                out.extend([score, score])
+        return out
+
+
+@register("llm", "faulty")
+class FaultyRephraser(RuleRephraser):
+    """The rule-based rephraser, except: ``short_count`` leaves out the rewrite of texts
+    containing ``trigger`` (``None``: every text), ``extra_count`` adds one, ``hang`` sleeps.
+    For tests only: never use it for real data."""
+
+    def __init__(
+        self, fault: str = "short_count", trigger: str | None = TRIGGER, hang_seconds=3600.0
+    ):
+        self.fault, self.trigger, self.hang_seconds = fault, trigger, hang_seconds
+
+    def rephrase(self, texts: Sequence[str], **kwargs) -> list[str | None]:
+        out: list[str | None] = []
+        for text, rewrite in zip(texts, super().rephrase(texts, **kwargs), strict=True):
+            if not _triggered(text, self.trigger):
+                out.append(rewrite)
+            elif self.fault == "hang":
+                _hang(self.hang_seconds)
+            elif self.fault == "extra_count":
+                out.extend([rewrite, rewrite])
+        return out
+
+    def fingerprint(self) -> str:
+        return f"faulty:{self.fault}:{self.trigger}"

@@ -14,7 +14,7 @@ from lhotse.cut import Cut
 from lhotse_triplets import fields
 from lhotse_triplets.config import GateConfig
 from lhotse_triplets.cuts import is_kept, with_custom
-from lhotse_triplets.metrics import normalize_text
+from lhotse_triplets.metrics import is_finite_number, normalize_text
 from lhotse_triplets.transforms.base import Output, Stage
 
 #: Reason given by a calibrated gate whose probability is below its threshold.
@@ -29,7 +29,9 @@ __all__ = ["CALIBRATED_REASON", "FEATURES", "CalibratedGate", "Gate", "clip_feat
 def _custom(name: str) -> Callable[[Cut], float | None]:
     def get(cut: Cut) -> float | None:
         value = (cut.custom or {}).get(name)
-        return None if value is None else float(value)
+        if value is None:
+            return None
+        return float(value) if is_finite_number(value) else math.nan
 
     return get
 
@@ -41,6 +43,11 @@ def _chars_per_second(cut: Cut) -> float | None:
     text = normalize_text(sup.text, sup.language).replace(" ", "")
     return len(text) / cut.duration
 
+
+#: Scores of the score stage that must be finite numbers wherever they are present.
+SCORES = (fields.SIMILARITY, fields.ERROR_RATE, fields.WER, fields.CER, fields.MOS)
+
+_NF = frozenset(f"non_finite_{name}" for name in SCORES)
 
 #: Clip features a calibrated gate can use: name -> function of a scored cut (``None`` = absent).
 FEATURES: dict[str, Callable[[Cut], float | None]] = {
@@ -125,11 +132,12 @@ class Gate(Stage):
     """Set ``reject_reason`` (``None`` = kept): every failed check, comma-separated.
 
     Reasons: ``low_similarity``, ``high_error_rate``, ``low_mos``, ``too_short``, ``too_long``,
-    and ``missing_<score>`` when a threshold is set but the score is absent. A threshold of
-    ``None`` disables its check. With ``calibrated`` (a gate JSON from ``bench calibrate``, or
-    its parsed dict) the classifier replaces the similarity/error-rate/MOS thresholds: its
-    probability goes to ``gate_score`` and a clip below the threshold gets ``calibrated_gate``;
-    the duration bounds still apply.
+    ``missing_<score>`` when a threshold is set but the score is absent, and
+    ``non_finite_<score>`` when a score is NaN, infinite or not a number (always rejected, and
+    the score written as null). A threshold of ``None`` disables its check. With ``calibrated``
+    (a gate JSON from ``bench calibrate``, or its parsed dict) the classifier replaces the
+    similarity/error-rate/MOS thresholds: its probability goes to ``gate_score`` and a clip
+    below the threshold gets ``calibrated_gate``; the duration bounds still apply.
 
     Example::
 
@@ -195,9 +203,23 @@ class Gate(Stage):
             value = custom.get(name)
             if value is None:
                 out.append(f"missing_{name}")
+            elif not is_finite_number(value):
+                continue  # rejected by _non_finite_reasons
             elif fails(value, threshold):
                 out.append(reason)
         return out
+
+    @staticmethod
+    def _non_finite_reasons(cut: Cut) -> list[str]:
+        """``non_finite_<score>`` for every score present but not a finite number (NaN, inf,
+        text): such a clip is never kept, whatever the thresholds (the score stage already
+        refuses them; this is defence in depth for manifests made elsewhere)."""
+        custom = cut.custom or {}
+        return [
+            f"non_finite_{name}"
+            for name in SCORES
+            if custom.get(name) is not None and not is_finite_number(custom[name])
+        ]
 
     def _duration_reasons(self, cut: Cut) -> list[str]:
         out = []
@@ -209,12 +231,16 @@ class Gate(Stage):
 
     def verdict(self, cut: Cut) -> tuple[list[str], float | None]:
         """The reject reasons of ``cut`` (empty = kept) and the calibrated probability."""
+        broken = self._non_finite_reasons(cut)
         if self.calibrated is None:
-            return self._threshold_reasons(cut) + self._duration_reasons(cut), None
+            return broken + self._threshold_reasons(cut) + self._duration_reasons(cut), None
         missing = self.calibrated.missing(cut)
-        if missing:
-            return [f"missing_{n}" for n in missing] + self._duration_reasons(cut), None
+        if missing or broken:
+            reasons = broken + [f"missing_{n}" for n in missing]
+            return reasons + self._duration_reasons(cut), None
         p = self.calibrated.probability(cut)
+        if p is not None and not math.isfinite(p):
+            p = None
         reasons = [CALIBRATED_REASON] if p is None or p < self.calibrated.threshold else []
         return reasons + self._duration_reasons(cut), p
 
@@ -227,6 +253,8 @@ class Gate(Stage):
         for cut in cuts:
             reasons, p = self.verdict(cut)
             values: dict[str, Any] = {fields.REJECT_REASON: ",".join(reasons) or None}
+            # A non-finite score is named in the reason and written as null, never a bare NaN.
+            values.update({r.removeprefix("non_finite_"): None for r in reasons if r in _NF})
             if p is not None:
                 values[fields.GATE_SCORE] = round(p, 4)
             out.append(with_custom(cut, **values))

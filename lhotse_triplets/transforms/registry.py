@@ -25,10 +25,14 @@ STAGES: dict[str, type[Stage]] = {cls.name: cls for cls in (Rephrase, Synthesize
 def build_stage(
     name: str, cfg: Any, run_dir: str | Path | None = None, stage_dir: str | Path | None = None
 ) -> Stage:
-    """The stage ``name`` as ``cfg`` describes it (see :meth:`Stage.from_config`).
+    """The stage ``name`` as ``cfg`` describes it (see :meth:`Stage.from_config`), with the
+    per-item time limit of ``cfg.engine.item_timeout`` (none when the config has no ``engine``).
 
     :raises ValueError: for an unknown stage name (the known ones are listed).
     """
     if name not in STAGES:
         raise ValueError(f"Unknown stage {name!r}; known stages: {', '.join(STAGES)}")
-    return STAGES[name].from_config(cfg, run_dir, stage_dir)
+    stage = STAGES[name].from_config(cfg, run_dir, stage_dir)
+    engine = getattr(cfg, "engine", None)
+    stage.item_timeout = getattr(engine, "item_timeout", None)
+    return stage

@@ -6,6 +6,13 @@ language, or the supplied translation), and the cut records why in
 ``custom[fields.REPHRASE_REJECTED]``; ``custom[fields.REPHRASED_BY]`` says which text was kept.
 When no valid text exists in a language (no supplied translation and the LLM's translation was
 rejected), the item is recorded as failed with the reasons.
+
+A backend that returns another number of rewrites than it was asked for cannot be trusted to
+have kept their order, so none of that call's rewrites is used: each item records the attempt as
+rejected with ``llm_output_count`` and falls back like any rejected rewrite (rules, then the
+supplied text; failed when neither exists). An answer that is not text is rejected with
+``llm_output_type``. An embedding backend of the meaning check that returns another number of
+vectors than texts fails the items with ``embed_output_count``.
 """
 
 import json
@@ -22,6 +29,7 @@ from lhotse_triplets import fields
 from lhotse_triplets.backends.registry import BackendSpec
 from lhotse_triplets.config import RephraseConfig
 from lhotse_triplets.cuts import with_custom, with_language_text
+from lhotse_triplets.errors import ItemError
 from lhotse_triplets.rephrasing.cache import RewriteCache
 from lhotse_triplets.rephrasing.checks import RewriteItem, RewriteValidator, reason_key
 from lhotse_triplets.rephrasing.spoken import remove_placeholders
@@ -170,8 +178,9 @@ class Rephrase(Stage):
             except Exception as e:  # the whole batch failed: every item falls back
                 logger.warning("%s rephraser failed on a batch: %s", self.spec.name, e)
                 answers = [e] * len(todo)
+            answers = _one_each(answers, len(todo), self._name(llm))
             fresh = {}
-            for i, answer in zip(todo, answers):
+            for i, answer in zip(todo, answers, strict=True):
                 out[i] = answer
                 if use_cache and isinstance(answer, str) and answer.strip():
                     fresh[keys[i]] = answer
@@ -195,8 +204,17 @@ class Rephrase(Stage):
         state["_joined"] = None  # re-read in each worker
         return state
 
+    def _name(self, llm: Any) -> str:
+        return RULES.name if llm is self._backends.get("rules") else self.spec.name
+
     def _encode(self, texts: list[str]) -> Any:
-        return self.backend("embed", self.embed).encode(texts)
+        vectors = self.backend("embed", self.embed).encode(texts)
+        if len(vectors) != len(texts):
+            raise ItemError(
+                f"embed_output_count: {self.embed.name} returned {len(vectors)} vectors for "
+                f"{len(texts)} texts"
+            )
+        return vectors
 
     # -- the stage -------------------------------------------------------------------------------
     def process_batch(self, cuts: list[Cut]) -> list[Output]:
@@ -250,10 +268,13 @@ class Rephrase(Stage):
         checks, where = [], []
         for i, result in zip(pending, results):
             if isinstance(result, Exception):
-                attempt.reject(i, by, None, [f"backend_error: {result}"])
+                attempt.reject(i, by, None, [_error_reason(result)])
             elif isinstance(result, str) and result.strip():
                 checks.append(attempt.item(i, result))
                 where.append(i)
+            elif result is not None and not isinstance(result, str):
+                kind = type(result).__name__
+                attempt.reject(i, by, None, [f"llm_output_type: {by} returned a {kind}"])
         encode = self._encode if self.embed is not None else None
         for i, item, verdict in zip(where, checks, self.validator.validate(checks, encode=encode)):
             if verdict.ok:
@@ -318,6 +339,29 @@ class _Attempt:
         self.rejected[i].append({"by": by, "text": text, "reasons": reasons})
 
 
+def _one_each(answers: Any, expected: int, backend: str) -> list[Any]:
+    """The backend's answers, one per text asked; when it returned another number of them, none
+    can be matched to its text, so each item gets ``llm_output_count`` (its own rejected
+    attempt: the item falls back, see the module's docstring)."""
+    try:
+        answers = list(answers)
+    except TypeError:
+        answers = None
+    if answers is not None and len(answers) == expected:
+        return answers
+    got = "no list" if answers is None else f"{len(answers)} rewrites"
+    logger.warning("%s rephraser returned %s for %d texts", backend, got, expected)
+    error = ItemError(f"llm_output_count: {backend} returned {got} for {expected} texts")
+    return [error] * expected
+
+
+def _error_reason(error: Exception) -> str:
+    """A rejected attempt's reason for a backend error (its own code when it has one)."""
+    if isinstance(error, ItemError) and error.reason.split(":", 1)[0].startswith("llm_"):
+        return error.reason
+    return f"backend_error: {error}"
+
+
 def _supplied(translations: dict | None, language: str) -> str | None:
     text = (translations or {}).get(language)
     if text is None or not str(text).strip():
@@ -328,11 +372,11 @@ def _supplied(translations: dict | None, language: str) -> str | None:
 def _no_text(language: str, backend: str, rejected: list[dict]) -> str:
     if not rejected:
         return (
-            f"no {language} text from the {backend} rephraser "
+            f"no_text: no {language} text from the {backend} rephraser "
             "(supply translations or use an LLM backend)"
         )
     reasons = sorted({reason_key(r) for attempt in rejected for r in attempt["reasons"]})
-    return f"no valid {language} text: {backend} rewrite rejected ({', '.join(reasons)})"
+    return f"no_text: no valid {language} text: {backend} rewrite rejected ({', '.join(reasons)})"
 
 
 def _history_text(cut: Cut) -> str | None:

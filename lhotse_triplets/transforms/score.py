@@ -1,5 +1,11 @@
-"""Score stage: ASR transcript, similarity to the prompt, WER/CER and MOS as custom fields."""
+"""Score stage: ASR transcript, similarity to the prompt, WER/CER and MOS as custom fields.
 
+Each backend must give one output per input (else ``asr_output_count``, ``embed_output_count``,
+``mos_output_count``, after the batch is retried item by item) and every score must be a finite
+number (else the clip fails with ``non_finite_score: mos=nan``): no ``NaN`` is ever written.
+"""
+
+import math
 from pathlib import Path
 from typing import Any
 
@@ -10,8 +16,9 @@ from lhotse_triplets.audio import load_cut_audio
 from lhotse_triplets.backends.registry import BackendSpec
 from lhotse_triplets.config import ScoreConfig
 from lhotse_triplets.cuts import with_custom
-from lhotse_triplets.metrics import cosine, error_rate, uses_cer
-from lhotse_triplets.transforms.base import Output, Stage
+from lhotse_triplets.errors import ItemError
+from lhotse_triplets.metrics import cosine, error_rate, non_finite, uses_cer
+from lhotse_triplets.transforms.base import Output, Stage, one_each
 
 
 class Score(Stage):
@@ -63,37 +70,77 @@ class Score(Stage):
                 self.backend(key, spec)
 
     def process_batch(self, cuts: list[Cut]) -> list[Output]:
-        updates = [dict() for _ in cuts]
-        audios = {}
+        updates: list[dict[str, Any]] = [{} for _ in cuts]
+        audios: dict[int, list] = {}
         if self.asr is not None:
-            asr = self.backend("asr", self.asr)
-            audios[asr.sampling_rate] = [load_cut_audio(c, asr.sampling_rate) for c in cuts]
-            hyps = asr.transcribe(
-                audios[asr.sampling_rate], languages=[c.supervisions[0].language for c in cuts]
-            )
-            for cut, hyp, upd in zip(cuts, hyps, updates):
-                language = cut.supervisions[0].language
-                wer, cer = error_rate(cut.supervisions[0].text, hyp, language)
-                upd.update(
-                    {
-                        fields.ASR_TEXT: hyp,
-                        fields.WER: round(wer, 4),
-                        fields.CER: round(cer, 4),
-                        fields.ERROR_RATE: round(cer if uses_cer(language) else wer, 4),
-                    }
-                )
+            hyps = self._transcribe(cuts, updates, audios)
             if self.embed is not None:
-                embedder = self.backend("embed", self.embed)
-                refs = embedder.encode([c.supervisions[0].text for c in cuts])
-                hyp_vecs = embedder.encode([h if h.strip() else " " for h in hyps])
-                for upd, ref, hyp_vec, hyp in zip(updates, refs, hyp_vecs, hyps):
-                    sim = cosine(ref, hyp_vec) if hyp.strip() else 0.0
-                    upd[fields.SIMILARITY] = round(float(sim), 4)
+                self._similarity(cuts, hyps, updates)
         if self.mos is not None:
             mos = self.backend("mos", self.mos)
             batch = audios.get(mos.sampling_rate) or [
                 load_cut_audio(c, mos.sampling_rate) for c in cuts
             ]
-            for upd, value in zip(updates, mos.predict(batch)):
-                upd[fields.MOS] = round(float(value), 4)
-        return [with_custom(cut, **upd) for cut, upd in zip(cuts, updates)]
+            values = one_each(mos.predict(batch), len(cuts), "mos", self.mos.name, "scores")
+            for upd, value in zip(updates, values, strict=True):
+                upd[fields.MOS] = _rounded(value)
+        out: list[Output] = []
+        for cut, upd in zip(cuts, updates, strict=True):
+            bad = non_finite({k: v for k, v in upd.items() if k != fields.ASR_TEXT})
+            if bad is not None:
+                out.append(self.failure(cut, f"non_finite_score: {bad}"))
+            else:
+                out.append(with_custom(cut, **upd))
+        return out
+
+    def _transcribe(self, cuts: list[Cut], updates: list[dict], audios: dict) -> list[str]:
+        asr = self.backend("asr", self.asr)
+        audios[asr.sampling_rate] = [load_cut_audio(c, asr.sampling_rate) for c in cuts]
+        hyps = one_each(
+            asr.transcribe(
+                audios[asr.sampling_rate], languages=[c.supervisions[0].language for c in cuts]
+            ),
+            len(cuts),
+            "asr",
+            self.asr.name,
+            "transcripts",
+        )
+        for cut, hyp, upd in zip(cuts, hyps, updates, strict=True):
+            if not isinstance(hyp, str):
+                raise ItemError(
+                    f"asr_output_type: {self.asr.name} returned a {type(hyp).__name__}, not text"
+                )
+            language = cut.supervisions[0].language
+            wer, cer = error_rate(cut.supervisions[0].text, hyp, language)
+            upd.update(
+                {
+                    fields.ASR_TEXT: hyp,
+                    fields.WER: _rounded(wer),
+                    fields.CER: _rounded(cer),
+                    fields.ERROR_RATE: _rounded(cer if uses_cer(language) else wer),
+                }
+            )
+        return hyps
+
+    def _similarity(self, cuts: list[Cut], hyps: list[str], updates: list[dict]) -> None:
+        embedder = self.backend("embed", self.embed)
+        n, name = len(cuts), self.embed.name
+        refs = one_each(
+            embedder.encode([c.supervisions[0].text for c in cuts]), n, "embed", name, "vectors"
+        )
+        hyp_vecs = one_each(
+            embedder.encode([h if h.strip() else " " for h in hyps]), n, "embed", name, "vectors"
+        )
+        for upd, ref, hyp_vec, hyp in zip(updates, refs, hyp_vecs, hyps, strict=True):
+            sim = cosine(ref, hyp_vec) if hyp.strip() else 0.0
+            upd[fields.SIMILARITY] = _rounded(sim)
+
+
+def _rounded(value: Any) -> Any:
+    """A score rounded to 4 decimals; a value that is not a finite number stays as it is (the
+    cut then fails with ``non_finite_score``)."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return value
+    return round(number, 4) if math.isfinite(number) else number

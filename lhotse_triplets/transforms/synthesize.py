@@ -7,15 +7,24 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from lhotse import Recording
 from lhotse.cut import Cut
 
 from lhotse_triplets import fields
-from lhotse_triplets.audio import make_recording, resample
+from lhotse_triplets.audio import (
+    check_duration,
+    check_sampling_rate,
+    check_waveform,
+    make_recording,
+    resample,
+)
 from lhotse_triplets.backends.registry import BackendSpec
 from lhotse_triplets.config import SynthesizeConfig
 from lhotse_triplets.cuts import with_audio
-from lhotse_triplets.errors import Failure, ItemError
-from lhotse_triplets.transforms.base import Output, Stage
+from lhotse_triplets.errors import ItemError
+from lhotse_triplets.paths import inside, safe_name
+from lhotse_triplets.text import unspeakable_reason
+from lhotse_triplets.transforms.base import Output, Stage, one_each
 
 DEFAULT = "default"
 
@@ -33,11 +42,21 @@ def pick_voices(cut_id: str, voices: Sequence[str], n: int) -> list[str]:
 class Synthesize(Stage):
     """One cut per voice (id ``{cut.id}-{voice}``) with the spoken prompt as its recording.
 
+    A text that cannot be spoken (:func:`~lhotse_triplets.text.unspeakable_reason`:
+    ``control_characters``, ``no_speakable_text``, ``wrong_script``) fails before any TTS call.
+    Every TTS call is checked against the backend contract: one output per text (else the texts
+    are spoken one by one and a text that still gets none or several fails with
+    ``tts_output_count``), and each output a finite, non-silent, 1-D float waveform at the
+    backend's declared positive ``sampling_rate`` (``audio_shape``, ``audio_dtype``,
+    ``non_finite_audio``, ``silent_audio``, ``no_audio``, ``bad_sampling_rate``; see
+    :mod:`lhotse_triplets.audio`). A clip is never matched with another text's audio.
+
     :param tts: language -> TTS backend spec; the key ``"default"`` serves other languages.
     :param voices_per_prompt: voices per prompt (deterministic choice, see :func:`pick_voices`).
     :param voices: optional language -> voice list (default: the backend's own voices).
     :param sampling_rate: output rate; audio is resampled to it.
-    :param audio_dir: where audio files go (``<lang>/<voice>/<id>.flac``); ``None`` keeps the
+    :param audio_dir: where audio files go (``<lang>/<voice>/<id>.flac``, each part a safe file
+        name, see :meth:`audio_path`); ``None`` keeps the
         audio in memory (fine for small in-process runs, not for manifests on disk).
     :param selection: a ``selection.yaml`` from ``lhotse-triplets bench select``: for each
         language it lists, its engine (with options) and voices replace ``tts`` and ``voices``.
@@ -103,7 +122,7 @@ class Synthesize(Stage):
         spec = self.tts.get(language, self.tts.get(DEFAULT))
         if spec is None:
             raise ItemError(
-                f"no TTS engine configured for language {language!r} "
+                f"no_tts_engine: no TTS engine configured for language {language!r} "
                 f"(configured: {', '.join(sorted(self.tts))})"
             )
         return spec
@@ -144,25 +163,40 @@ class Synthesize(Stage):
         for cut in cuts:
             language = cut.supervisions[0].language
             try:
+                unspeakable = unspeakable_reason(cut.supervisions[0].text or "", language)
+                if unspeakable is not None:
+                    raise ItemError(unspeakable)
                 voices = self.pick(cut, language)
             except ItemError as e:
                 out.append(self.failure(cut, e))
                 continue
             if not voices:
-                out.append(self.failure(cut, f"TTS engine has no voice for {language!r}"))
+                out.append(self.failure(cut, f"no_voice: TTS engine has no voice for {language!r}"))
             for voice in voices:
                 jobs[(language, voice)].append(cut)
         for (language, voice), group in jobs.items():
             out.extend(self._speak(group, language, voice))
         return out
 
+    def audio_path(self, cut_id: str, language: str, voice: str) -> Path | None:
+        """Where the clip ``cut_id`` goes: ``audio_dir/<lang>/<voice>/<id>.<format>``, each part
+        made a safe file name (:func:`~lhotse_triplets.paths.safe_name`) and the whole checked to
+        lie inside ``audio_dir`` (``None`` when audio stays in memory)."""
+        if self.audio_dir is None:
+            return None
+        name = f"{safe_name(cut_id)}.{safe_name(self.audio_format)}"
+        path = Path(self.audio_dir) / safe_name(language) / safe_name(voice) / name
+        return inside(path, self.audio_dir, what="audio file")
+
     def _speak(self, cuts: list[Cut], language: str, voice: str) -> list[Output]:
+        """One spoken cut (or failure) per cut and this voice; a call that breaks the backend's
+        contract (an exception, a wrong number of outputs) is retried text by text."""
         spec, tts = self.engine(language)
         start = time.perf_counter()
         try:
-            audios = tts.synthesize(
-                [c.supervisions[0].text for c in cuts], language=language, voice=voice
-            )
+            texts = [c.supervisions[0].text for c in cuts]
+            audios = tts.synthesize(texts, language=language, voice=voice)
+            audios = one_each(audios, len(cuts), "tts", spec.name, "audio")
         except (ImportError, KeyboardInterrupt, MemoryError):
             raise
         except Exception as e:
@@ -171,22 +205,25 @@ class Synthesize(Stage):
             return [o for c in cuts for o in self._speak([c], language, voice)]
         seconds = (time.perf_counter() - start) / max(1, len(cuts))
         out: list[Output] = []
-        for cut, audio in zip(cuts, audios):
+        for cut, audio in zip(cuts, audios, strict=True):
             new_id = f"{cut.id}-{voice}"
-            audio = resample(audio, tts.sampling_rate, self.sampling_rate)
-            if audio.size < self.sampling_rate * 0.05:
-                out.append(Failure(new_id, self.name, f"TTS {spec.name} returned no audio"))
+            try:
+                rec = self._recording(audio, tts, spec.name, new_id, language, voice)
+            except ItemError as e:
+                out.append(self.failure(new_id, e))
                 continue
-            path = None
-            if self.audio_dir is not None:
-                path = Path(self.audio_dir) / language / voice / f"{new_id}.{self.audio_format}"
-            rec = make_recording(audio, self.sampling_rate, new_id, path, self.audio_format)
-            out.append(
-                with_audio(
-                    cut,
-                    voice,
-                    rec,
-                    **{fields.TTS_MODEL: spec.name, fields.SYNTHESIS_SECONDS: round(seconds, 4)},
-                )
-            )
+            extra = {fields.TTS_MODEL: spec.name, fields.SYNTHESIS_SECONDS: round(seconds, 4)}
+            out.append(with_audio(cut, voice, rec, **extra))
         return out
+
+    def _recording(
+        self, audio: Any, tts: Any, engine: str, new_id: str, language: str, voice: str
+    ) -> Recording:
+        """The clip of one TTS output, after checking the audio contract
+        (:func:`~lhotse_triplets.audio.check_waveform`) and the declared sampling rate."""
+        what = f"TTS {engine}"
+        rate = check_sampling_rate(getattr(tts, "sampling_rate", None), what)
+        audio = resample(check_waveform(audio, what), rate, self.sampling_rate)
+        audio = check_duration(audio, self.sampling_rate, what)
+        path = self.audio_path(new_id, language, voice)
+        return make_recording(audio, self.sampling_rate, new_id, path, self.audio_format)
