@@ -82,6 +82,13 @@ REPHRASE_REJECTED = "rephrase_rejected"
 #: not computed (identical texts give 1.0).
 REPHRASE_SIMILARITY = "rephrase_similarity"
 
+# --- exports ----------------------------------------------------------------------------------
+#: Custom field of an exported cut whose id is not a safe file name (Shar, DuplexS2S): the cut's
+#: own id. Lhotse's Shar reader requires every tar member to be named ``<cut id>.<ext>``, so
+#: such a cut is stored under its :func:`~lhotse_triplets.paths.safe_name` and its id kept here;
+#: :func:`~lhotse_triplets.export.reading.read_shar` gives the cut its own id back.
+ORIGINAL_ID = "original_id"
+
 # --- groups -----------------------------------------------------------------------------------
 #: The numeric clip scores set by ``score`` and ``gate``, in the order tables show them.
 SCORES = (SIMILARITY, WER, CER, ERROR_RATE, MOS, GATE_SCORE)

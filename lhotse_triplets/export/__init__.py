@@ -32,6 +32,7 @@ from lhotse_triplets.export.base import (
     ExportOptions,
     ExportResult,
     available_formats,
+    check_export_options,
     exporter,
     get_exporter,
     resolve_options,
@@ -92,7 +93,8 @@ def export_formats(
     :param options: the options (default :class:`ExportOptions`); ``overrides`` replace fields
         of it (``formats=["shar"]``, ``shard_size=500``, ...).
     :return: format name -> :class:`ExportResult`.
-    :raises ValueError: for an unknown format or option (the known ones are listed).
+    :raises ValueError: for an unknown format or option, or a wrong option value
+        (:func:`~lhotse_triplets.export.base.check_export_options`), before anything is written.
 
     Example::
 
@@ -101,6 +103,7 @@ def export_formats(
         'out/export/nemo_data.yaml'
     """
     options = resolve_options(options, overrides)
+    check_export_options(options)
     exporters = {name: get_exporter(name) for name in options.formats}
     output_dir = check_export_dir(output_dir)
     if iter(cuts) is cuts:
@@ -116,6 +119,7 @@ __all__ = [
     "ExportResult",
     "Triplet",
     "available_formats",
+    "check_export_options",
     "conversation_image",
     "cut_metadata",
     "detect_export",

@@ -14,12 +14,18 @@ of the pipeline config and :func:`~lhotse_triplets.export.export_formats` all go
 and ``nemo_data.yaml``, ``nemo/``, ``triplets.jsonl``, ``files/``, ``hf/``, ``duplex/``,
 ``report/``) and replaces only those. Callers pass ``options=None, **overrides`` or an
 :class:`ExportOptions`; the decorator turns either into the :class:`ExportOptions` the function
-receives, and checks the export directory.
+receives, checks the options (:func:`check_export_options`) and the export directory before
+anything is written.
+
+An export that writes nothing (every cut rejected or failed) is still a valid, empty export of
+its format (each format module says what that is) and says so: ``ExportResult.empty``,
+``details["note"]`` (printed by the CLI) and a warning.
 """
 
 import dataclasses
 import functools
 import logging
+import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -29,6 +35,7 @@ from lhotse.utils import Pathlike
 
 from lhotse_triplets.config import ExportConfig
 from lhotse_triplets.errors import Failure, log_failure
+from lhotse_triplets.export import common
 from lhotse_triplets.export.common import ExportCounts, check_export_dir
 from lhotse_triplets.registry import Registry
 
@@ -126,6 +133,11 @@ def resolve_options(options: ExportOptions | None, overrides: Mapping[str, Any])
     return dataclasses.replace(options, **overrides)
 
 
+#: ``ExportResult.details`` keys of an export that wrote nothing (see ``say_empty``).
+EMPTY = "empty"
+NOTE = "note"
+
+
 @dataclass
 class ExportResult:
     """What one format wrote: the same type for every format.
@@ -134,7 +146,8 @@ class ExportResult:
     :param paths: the named outputs a run summary prints (e.g. ``{"shar": ..., "nemo_config":
         ...}``).
     :param counts: items written / rejected / failed, seconds of audio, per language.
-    :param details: format-specific facts (shard lists, lengths, parquet files, plots, ...).
+    :param details: format-specific facts (shard lists, lengths, parquet files, plots, ...);
+        ``empty`` and ``note`` when nothing was exported (:meth:`say_empty`).
     """
 
     format: str
@@ -145,7 +158,31 @@ class ExportResult:
     def __str__(self) -> str:
         lines = [f"{self.format}: {self.counts}"]
         lines += [f"  {name}: {path}" for name, path in self.paths.items()]
+        if self.details.get(NOTE):
+            lines.append(f"  note: {self.details[NOTE]}")
         return "\n".join(lines)
+
+    @property
+    def empty(self) -> bool:
+        """Whether nothing was exported (the export is valid, and empty)."""
+        return bool(self.details.get(EMPTY))
+
+    def say_empty(self, what: str, consequence: str = "") -> None:
+        """Record (``details["empty"]``, ``details["note"]``) and log as a warning that the
+        export is empty: ``what`` names the items (``cuts``, ``conversations``), ``consequence``
+        what follows (e.g. ``no NeMo config written``).
+
+        Example::
+
+            >>> result.say_empty("cuts", "no NeMo config written")
+            >>> result.details["note"]
+            'empty export: no cuts written (3 rejected, 0 failed); no NeMo config written'
+        """
+        c = self.counts
+        note = f"empty export: no {what} written ({c.rejected} rejected, {c.failed} failed)"
+        self.details[EMPTY] = True
+        self.details[NOTE] = f"{note}; {consequence}" if consequence else note
+        logger.warning("%s export: %s", self.format, self.details[NOTE])
 
 
 class Exporter(Protocol):
@@ -192,6 +229,7 @@ def exporter(name: str) -> Callable[[Callable[..., ExportResult]], Exporter]:
             **overrides: Any,
         ) -> ExportResult:
             options = resolve_options(options, overrides)
+            check_export_options(options, formats=[name])
             result = fn(cuts, check_export_dir(output_dir), options)
             logger.info("%s export to %s: %s", name, output_dir, result.counts)
             return result
@@ -225,3 +263,80 @@ def get_exporter(name: str) -> Exporter:
         'out/export/shar'
     """
     return EXPORTERS.get(name)
+
+
+#: Options that are counts (at least 1 when set).
+_COUNTS = ("shard_size", "num_buckets", "hf_num_shards", "hf_max_shard_rows")
+#: Options that are positive numbers when set.
+_POSITIVE = ("shard_hours", "sampling_rate")
+
+
+def check_export_options(export_cfg: ExportConfig, formats: Iterable[str] | None = None) -> None:
+    """Check an ``export`` config section (or :class:`ExportOptions`) before any work: the
+    format names, the choices (``image_mode``, ``audio_format``, ``triplets_format``,
+    ``index_format``), counts >= 1, positive hours and rate, weights >= 0.
+
+    :param formats: the formats that will run (default ``export_cfg.formats``, which are then
+        checked to be registered); ``audio_format`` must suit every one of them.
+    :raises ValueError: one line naming the first wrong key, its value and what is accepted.
+
+    Example::
+
+        >>> check_export_options(ExportConfig(formats=["nemoo"]))
+        Traceback (most recent call last):
+        ValueError: export.formats: unknown format 'nemoo' (known: duplex, hf, nemo, ...)
+    """
+    if formats is None:
+        formats = _check_formats(export_cfg.formats)
+    for name in _COUNTS:
+        _check_number(name, getattr(export_cfg, name), minimum=1, integer=True)
+    for name in _POSITIVE:
+        _check_number(name, getattr(export_cfg, name), minimum=0, strict=True)
+    _check_number("duplex_gap", export_cfg.duplex_gap, minimum=0)
+    weights = export_cfg.weights
+    if not isinstance(weights, Mapping):
+        raise ValueError(f"export.weights: must map languages to weights, got {weights!r}")
+    for language, weight in weights.items():
+        _check_number(f"weights.{language}", weight, minimum=0)
+    _check_choices(export_cfg, list(formats))
+
+
+def _check_formats(formats: Any) -> list[str]:
+    if isinstance(formats, str) or not isinstance(formats, Iterable):
+        raise ValueError(f"export.formats: a list of format names, got {formats!r}")
+    known = available_formats()
+    for name in formats:
+        if name not in known:
+            raise ValueError(f"export.formats: unknown format {name!r} (known: {', '.join(known)})")
+    return list(formats)
+
+
+def _check_number(
+    name: str, value: Any, minimum: float, integer: bool = False, strict: bool = False
+) -> None:
+    if value is None and name != "duplex_gap" and not name.startswith("weights."):
+        return
+    kind = "an integer" if integer else "a number"
+    ok = isinstance(value, int if integer else (int, float)) and not isinstance(value, bool)
+    ok = ok and math.isfinite(value) and (value > minimum if strict else value >= minimum)
+    if not ok:
+        bound = f"> {minimum:g}" if strict else f">= {minimum:g}"
+        raise ValueError(f"export.{name}: must be {kind} {bound}, got {value!r}")
+
+
+def _check_choices(export_cfg: ExportConfig, formats: list[str]) -> None:
+    choices = {
+        "image_mode": common.IMAGE_MODES,
+        "triplets_format": common.TRIPLETS_FORMATS,
+        "index_format": common.FILES_INDEX_FORMATS,
+        "audio_format": common.NEMO_AUDIO_FORMATS
+        if "nemo" in formats
+        else common.SHAR_AUDIO_FORMATS,
+    }
+    for name, accepted in choices.items():
+        value = getattr(export_cfg, name)
+        if value not in accepted:
+            why = " (format nemo)" if name == "audio_format" and "nemo" in formats else ""
+            raise ValueError(
+                f"export.{name}: unknown value {value!r}{why} (known: {', '.join(accepted)})"
+            )

@@ -3,15 +3,35 @@ rolling, conversations grouped from cuts, copied images and the per-item failure
 
 Nothing here imports a format module: formats import this module, never the other way round.
 
+**What an export may write, and replace.** Every format writes its *entries* (``shar/``,
+``nemo_data.yaml``, ``nemo/``, ``hf/``, ...) inside the export directory through
+:class:`AtomicOutput`, the one place that replaces an output: an entry is built under a hidden
+``.NAME.partial`` sibling and moved into place when complete, and the files it holds are listed
+in a hidden record next to it (``.NAME.written.json``). ``overwrite`` replaces *only* those
+files: anything else in the entry (a note, a folder of your own) is kept, or, inside a Shar
+directory (where Lhotse would read it as a data field), the export is refused and nothing is
+touched. Entries written before records existed are recognised by their format's layout. Files
+are named after ids only through :func:`~lhotse_triplets.paths.safe_name`, and every path an
+exporter writes is checked (:func:`export_file`) to lie inside its export directory.
+
+**Secrets and references.** Custom fields named like secrets or cloning references
+(:func:`~lhotse_triplets.redact.is_secret_key`, :func:`~lhotse_triplets.redact.is_reference_key`)
+are never exported (:func:`is_private_key`).
+
 A *conversation* is every cut of one source conversation spoken in one language by one voice:
 ``(conversation_id, language, voice)``. Its cuts are the user turns, ordered by ``turn``.
 """
 
+import contextlib
+import gzip
 import hashlib
+import json
+import logging
 import math
 import os
 import re
 import shutil
+import tarfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,14 +43,17 @@ from lhotse.audio import Recording
 from lhotse.cut import Cut
 from lhotse.image import Image
 from lhotse.shar import SharWriter
-from lhotse.utils import Pathlike
+from lhotse.utils import Pathlike, fastcopy
 
 from lhotse_triplets import fields
 from lhotse_triplets.audio import encode
 from lhotse_triplets.cuts import cut_language, cut_text, cut_voice, is_rejected
 from lhotse_triplets.errors import Failure, ItemError, log_failure
 from lhotse_triplets.images import image_extension, load_image_bytes
-from lhotse_triplets.paths import safe_name
+from lhotse_triplets.paths import inside, is_safe_name, safe_name
+from lhotse_triplets.redact import is_reference_key, is_secret_key
+
+logger = logging.getLogger(__name__)
 
 #: Text turn before the audio turn when neither the cut nor the caller sets ``question``.
 #: NeMo accepts an empty string, but then the audio alone is the user turn, exactly like the
@@ -51,6 +74,20 @@ _SHARD_FILE = re.compile(r"^[A-Za-z0-9_\-]+(\.\d{6})?\.(tar|jsonl\.gz|jsonl)$")
 
 #: Folder of copied images inside an export (``images/<conversation>_<hash>.<ext>``).
 IMAGES_DIR = "images"
+
+#: Custom field holding the own id of a cut stored under its safe name (see ``fields``).
+ORIGINAL_ID = fields.ORIGINAL_ID
+
+#: Accepted values of the export options that are choices (the format modules use these, and
+#: :func:`~lhotse_triplets.export.base.check_export_options` checks them before any work).
+IMAGE_MODES = ("embed", "path")
+NEMO_AUDIO_FORMATS = ("flac", "wav")
+SHAR_AUDIO_FORMATS = ("flac", "wav", "opus", "mp3", "original")
+TRIPLETS_FORMATS = ("jsonl", "jsonl.gz", "csv")
+FILES_INDEX_FORMATS = ("csv", "jsonl")
+
+#: Suffix of the hidden record, next to an export entry, of the files the library wrote in it.
+RECORD_SUFFIX = ".written.json"
 
 OnFailure = Callable[[Failure], None]
 
@@ -119,22 +156,115 @@ def check_export_dir(path: Pathlike) -> Path:
     return path
 
 
+def export_file(root: Pathlike, *parts: str) -> Path:
+    """``root/parts...``, checked to lie inside ``root`` (symlinks resolved): every file an
+    exporter writes goes through here (or :class:`AtomicOutput`).
+
+    :raises ItemError: ``outside_root: ...`` (an item that would write outside is recorded as
+        failed, never written).
+
+    Example::
+
+        >>> export_file(tmp, "en", "v0", safe_name(cut.id) + ".wav")
+        PosixPath('/data/out/files/en/v0/clevr_1-t0-en-v0.wav')
+    """
+    path = Path(root, *parts)
+    inside(path.absolute(), Path(root).absolute(), what="export file")
+    return path
+
+
+def record_path(entry: Pathlike) -> Path:
+    """The hidden record, next to the export entry ``entry``, of the files written in it."""
+    entry = Path(entry)
+    return entry.parent / f".{entry.name}{RECORD_SUFFIX}"
+
+
+def read_record(entry: Pathlike) -> dict[str, Any] | None:
+    """The record of ``entry`` (``{"format", "files", "dirs"}``), or ``None`` when there is none
+    or it cannot be read (then the entry is judged by its format's layout)."""
+    path = record_path(entry)
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as e:
+        logger.warning("Ignoring the unreadable export record %s: %s", path, e)
+        return None
+    lists = [record.get(k) if isinstance(record, dict) else None for k in ("files", "dirs")]
+    if not all(isinstance(x, list) and all(isinstance(v, str) for v in x) for x in lists):
+        logger.warning("Ignoring the export record %s: not a record of files", path)
+        return None
+    return record
+
+
+def _write_record(entry: Path, fmt: str | None, files: Iterable[str], dirs: Iterable[str]) -> None:
+    path = record_path(entry)
+    tmp = path.with_name(path.name + ".tmp")
+    record = {"written_by": "lhotse-triplets", "format": fmt}
+    record.update(files=sorted(set(files)), dirs=sorted(set(dirs)))
+    tmp.write_text(json.dumps(record, ensure_ascii=False, indent=1), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _tree(root: Path) -> tuple[set[str], set[str]]:
+    """Files (symlinks included, never followed) and folders below ``root``, relative, POSIX."""
+    files: set[str] = set()
+    dirs: set[str] = set()
+    for here, subdirs, names in os.walk(root, followlinks=False):
+        rel = Path(here).relative_to(root)
+        for name in subdirs:
+            (files if (Path(here) / name).is_symlink() else dirs).add((rel / name).as_posix())
+        files.update((rel / name).as_posix() for name in names)
+    return files, dirs
+
+
+def layout(*names: str, patterns: Sequence[str] = (), folders: Sequence[str] = ()) -> Callable:
+    """A ``replaceable`` predicate of :class:`AtomicOutput`: the top-level entries of a format's
+    folder (exact ``names``, regex ``patterns`` of names, and folders whose every file matches
+    one of ``folders``' regexes): how entries written before records existed are recognised.
+
+    Example::
+
+        >>> layout("README.md", "arrow", "data")(Path("out/hf/arrow"))
+        True
+    """
+
+    def replaceable(path: Path) -> bool:
+        if path.name in names or any(re.fullmatch(p, path.name) for p in patterns):
+            return True
+        if not folders or not path.is_dir() or path.is_symlink():
+            return False
+        files, _ = _tree(path)
+        return all(any(re.fullmatch(p, Path(f).name) for p in folders) for f in files)
+
+    return replaceable
+
+
 class AtomicOutput:
     """One export entry (a directory, or a file with ``is_file``) written under a hidden
     ``.NAME.partial`` sibling and moved into place on success, so a killed export never looks
     finished. Everything is checked when it is created, before anything is written.
 
+    A directory entry lists the files it wrote in a hidden record next to it
+    (:func:`record_path`); ``overwrite`` replaces only the files the record (or, without one, the
+    ``replaceable`` layout) names as the library's: anything else is *unrelated* and is kept
+    (the new files are moved in around it), or, with ``keep_unrelated=False`` (Shar folders,
+    where Lhotse reads every file), the export is refused before anything is written.
+
     :param overwrite: replace an existing non-empty entry (else ``FileExistsError``).
-    :param replaceable: which entries of an existing directory may be replaced (the library's
-        own files); any other entry is refused even with ``overwrite``. ``None``: any.
+    :param replaceable: which top-level entries of an existing directory that has no record are
+        the library's (e.g. :func:`layout`, :func:`is_shard_file`). ``None``: none.
+    :param keep_unrelated: keep unrelated files (else refuse to overwrite when there are any).
     :param is_file: the entry is a file; the body writes the path ``__enter__`` returns. When it
         writes nothing, an existing entry is removed (it would describe an older export).
-    :raises FileExistsError: see ``overwrite`` and ``replaceable``; a file where a directory
-        goes (or the reverse) is always refused.
+    :param format: the format name kept in the record.
+    :raises FileExistsError: see ``overwrite`` and ``keep_unrelated``; a file where a directory
+        goes (or the reverse) is always refused; a new file whose name an unrelated file holds.
+    :raises ValueError: for an unsafe path, or an entry that resolves outside its directory.
 
     Example::
 
-        >>> with AtomicOutput("out/nemo", overwrite=True) as tmp:
+        >>> with AtomicOutput("out/nemo", overwrite=True, format="nemo") as tmp:
         ...     (tmp / "manifest_0.jsonl").write_text("...")
     """
 
@@ -144,33 +274,62 @@ class AtomicOutput:
         *,
         overwrite: bool = False,
         replaceable: Callable[[Path], bool] | None = None,
+        keep_unrelated: bool = True,
         is_file: bool = False,
+        format: str | None = None,
     ) -> None:
         self.path = check_export_path(path)
         self.is_file = is_file
-        self._check(overwrite, replaceable)
-        resolved = self.path.resolve()
+        self.format = format
+        try:
+            resolved = inside(self.path.absolute(), self.path.parent.absolute(), what="export")
+        except ItemError as e:
+            raise ValueError(e.reason) from None
+        self.owned: tuple[set[str], set[str]] = (set(), set())
+        self.unrelated: set[str] = set()
+        self._check(overwrite, replaceable, keep_unrelated)
         self.partial = resolved.parent / f".{resolved.name}.partial"
 
-    def _check(self, overwrite: bool, replaceable: Callable[[Path], bool] | None) -> None:
-        if not self.path.exists():
+    def _check(
+        self, overwrite: bool, replaceable: Callable[[Path], bool] | None, keep_unrelated: bool
+    ) -> None:
+        if not self.path.exists() and not self.path.is_symlink():
             return
         if self.path.is_dir() == self.is_file:
             kind = "a directory" if self.is_file else "not a directory"
             raise FileExistsError(f"{self.path} exists and is {kind}")
-        if self.is_file or any(self.path.iterdir()):
-            if not overwrite:
-                raise FileExistsError(
-                    f"{self.path} exists; pass overwrite=True (CLI: --overwrite) to replace it"
-                )
-        if self.is_file or replaceable is None:
+        if not self.is_file and not any(self.path.iterdir()):
             return
-        foreign = sorted(p.name for p in self.path.iterdir() if not replaceable(p))
-        if foreign:
+        if not overwrite:
+            raise FileExistsError(
+                f"{self.path} exists; pass overwrite=True (CLI: --overwrite) to replace it"
+            )
+        if self.is_file:
+            return
+        self.owned = self._owned(replaceable)
+        files, dirs = _tree(self.path)
+        self.unrelated = (files - self.owned[0]) | (dirs - self.owned[1])
+        if self.unrelated and not keep_unrelated:
             raise FileExistsError(
                 f"Refusing to overwrite {self.path}: it holds entries this export did not write "
-                f"({', '.join(foreign[:5])})"
+                f"({', '.join(sorted(self.unrelated)[:5])}), which Lhotse would read as data: "
+                "move them elsewhere first"
             )
+
+    def _owned(self, replaceable: Callable[[Path], bool] | None) -> tuple[set[str], set[str]]:
+        """Files and folders of the existing entry that the library wrote."""
+        files, dirs = _tree(self.path)
+        record = read_record(self.path)
+        if record is not None:
+            return files & set(record["files"]), dirs & set(record["dirs"])
+        if replaceable is None:
+            return set(), set()
+        tops = {p.name for p in self.path.iterdir() if replaceable(p)}
+        below = [lambda x, t=t: x == t or x.startswith(t + "/") for t in tops]
+        return (
+            {f for f in files if any(match(f) for match in below)},
+            {d for d in dirs if any(match(d) for match in below)},
+        )
 
     def __enter__(self) -> Path:
         _remove(self.partial)
@@ -183,10 +342,50 @@ class AtomicOutput:
         if exc_type is not None:
             _remove(self.partial)
             return
-        if self.path.exists():
-            _remove(self.path)
-        if self.partial.exists():
+        if self.is_file:
+            if self.path.exists() or self.path.is_symlink():
+                _remove(self.path)
+            if self.partial.exists():
+                os.replace(self.partial, self.path)
+            return
+        new_files, new_dirs = _tree(self.partial)
+        if self.unrelated:
+            self._merge(new_files, new_dirs)
+        else:
+            if self.path.exists() or self.path.is_symlink():
+                _remove(self.path)
             os.replace(self.partial, self.path)
+        _write_record(self.path, self.format, new_files, new_dirs)
+
+    def _merge(self, new_files: set[str], new_dirs: set[str]) -> None:
+        """Replace the library's files of the entry by the new ones, keeping unrelated ones."""
+        clash = sorted(
+            x for x in self.unrelated if x in new_files or (x in new_dirs and not self._is_dir(x))
+        )
+        clash += sorted(f for f in self.unrelated if any(n.startswith(f + "/") for n in new_files))
+        if clash:
+            _remove(self.partial)
+            raise FileExistsError(
+                f"Not overwriting {self.path}: this export would replace {', '.join(clash[:5])}, "
+                "which it did not write; move it elsewhere first"
+            )
+        old_files, old_dirs = self.owned
+        # Listed first, so that a kill from here on leaves no file of ours unrecorded.
+        _write_record(self.path, self.format, old_files | new_files, old_dirs | new_dirs)
+        for name in old_files:
+            (self.path / name).unlink()
+        for name in sorted(old_dirs, key=lambda d: d.count("/"), reverse=True):
+            with contextlib.suppress(OSError):  # still holds unrelated files
+                (self.path / name).rmdir()
+        for name in sorted(new_dirs, key=lambda d: d.count("/")):
+            (self.path / name).mkdir(exist_ok=True)
+        for name in new_files:
+            os.replace(self.partial / name, self.path / name)
+        _remove(self.partial)
+
+    def _is_dir(self, name: str) -> bool:
+        path = self.path / name
+        return path.is_dir() and not path.is_symlink()
 
 
 def _remove(path: Path) -> None:
@@ -244,6 +443,64 @@ def is_data_value(value: Any) -> bool:
     return isinstance(value, (Array, TemporalArray, Recording, Image))
 
 
+def is_private_key(key: object) -> bool:
+    """Whether a field named ``key`` is never exported: a secret (``api_key``, ``token``...) or
+    a voice-cloning reference (``ref_audio``, ``references``...)."""
+    return is_secret_key(key) or is_reference_key(key)
+
+
+def public_fields(mapping: dict[str, Any] | None) -> dict[str, Any]:
+    """``mapping`` without its :func:`is_private_key` entries."""
+    return {k: v for k, v in (mapping or {}).items() if not is_private_key(k)}
+
+
+def with_safe_id(cut: Cut) -> Cut:
+    """``cut`` ready for Lhotse's Shar writer, which names every tar member ``<cut id>.<ext>``:
+    itself when its id is a safe file name, else a copy stored under
+    :func:`~lhotse_triplets.paths.safe_name` of its id with the id in ``custom[ORIGINAL_ID]``
+    (Lhotse's reader requires the member name and the cut id to be equal, so the two cannot
+    differ inside a Shar; :func:`~lhotse_triplets.export.reading.read_shar` restores the id).
+
+    Example::
+
+        >>> with_safe_id(cut.with_id("../../x/ESCAPED")).id
+        'x_ESCAPED~56ca515935c7'
+    """
+    if is_safe_name(cut.id):
+        return cut
+    return fastcopy(cut, id=safe_name(cut.id), custom={**(cut.custom or {}), ORIGINAL_ID: cut.id})
+
+
+def original_id(cut: Cut) -> Cut:
+    """``cut`` with the id :func:`with_safe_id` replaced given back (``ORIGINAL_ID`` removed)."""
+    custom = cut.custom or {}
+    if not isinstance(custom.get(ORIGINAL_ID), str):
+        return cut
+    rest = {k: v for k, v in custom.items() if k != ORIGINAL_ID}
+    return fastcopy(cut, id=custom[ORIGINAL_ID], custom=rest)
+
+
+def write_empty_shard(directory: Path, data_fields: Iterable[str], numbered: bool) -> None:
+    """An empty Shar shard (``cuts`` with no line and empty tars of ``data_fields``): a Shar of
+    zero cuts that Lhotse's reader opens (a folder with no shard is not a Shar at all)."""
+    suffix = ".000000" if numbered else ""
+    with gzip.open(export_file(directory, f"cuts{suffix}.jsonl.gz"), "wb"):
+        pass
+    for name in data_fields:
+        with tarfile.open(export_file(directory, f"{name}{suffix}.tar"), "w"):
+            pass
+
+
+def shard_paths(directory: Path, final: Path) -> dict[str, list[str]]:
+    """field -> the Shar shard files in ``directory``, in order, named as they will be in
+    ``final``."""
+    out: dict[str, list[str]] = {}
+    for path in sorted(directory.iterdir()):
+        if is_shard_file(path):
+            out.setdefault(path.name.split(".")[0], []).append(str(Path(final) / path.name))
+    return out
+
+
 def cut_metadata(cut: Cut) -> dict[str, Any]:
     """Everything about ``cut`` except its media and answer, as JSON-able values.
 
@@ -263,8 +520,8 @@ def cut_metadata(cut: Cut) -> dict[str, Any]:
         fields.LANGUAGE: sup.language if sup else None,
         fields.VOICE: sup.speaker if sup else None,
     }
-    custom = cut.custom or {}
-    names = [k for k, v in custom.items() if k not in (fields.IMAGE, fields.ANSWER)]
+    custom = public_fields(cut.custom)
+    names = [k for k in custom if k not in (fields.IMAGE, fields.ANSWER, ORIGINAL_ID)]
     meta.update(json_fields(custom, [k for k in names if not is_data_value(custom[k])]))
     return meta
 
@@ -604,7 +861,8 @@ class ImageFiles:
         if digest not in self.names:
             conversation = (cut.custom or {}).get(fields.CONVERSATION_ID) or cut.id
             name = f"{safe_name(str(conversation))}_{digest}.{image_extension(data)}"
-            (self.root / IMAGES_DIR).mkdir(parents=True, exist_ok=True)
-            (self.root / IMAGES_DIR / name).write_bytes(data)
+            path = export_file(self.root, IMAGES_DIR, name)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
             self.names[digest] = f"{IMAGES_DIR}/{name}"
         return self.names[digest]

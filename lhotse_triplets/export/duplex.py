@@ -21,6 +21,11 @@ A cut with neither fails (recorded, the conversation is skipped). Output:
 ``OUT/duplex/cuts.NNNNNN.jsonl.gz``, ``recording.NNNNNN.tar``, ``target_audio.NNNNNN.tar``
 (FLAC); NeMo reads it with ``type: lhotse_shar`` (``shar_path: OUT/duplex``).
 
+A dialogue whose id (``<conversation id>-<language>-<voice>``) is not a safe file name is stored
+under its :func:`~lhotse_triplets.paths.safe_name`, the id kept in ``custom["original_id"]``
+(as in the ``shar`` format: Lhotse names tar members after cut ids). **Zero dialogues**: one
+empty shard (Lhotse opens it as zero cuts), and the result says so (``details["empty"]``).
+
 Example::
 
     >>> export_duplex(CutSet.from_jsonl_lazy("gate.jsonl.gz"), "data", duplex_tts="espeak")
@@ -51,6 +56,9 @@ from lhotse_triplets.export.common import (
     group_conversations,
     is_shard_file,
     kept_cuts,
+    shard_paths,
+    with_safe_id,
+    write_empty_shard,
 )
 
 FORMAT = "duplex"
@@ -86,7 +94,11 @@ def export_duplex(cuts: Iterable[Cut], output_dir: Path, options: ExportOptions)
 
         engine = build("tts", options.duplex_tts, **dict(options.duplex_tts_options))
     target = AtomicOutput(
-        output_dir / DUPLEX_DIR, overwrite=options.overwrite, replaceable=is_shard_file
+        output_dir / DUPLEX_DIR,
+        overwrite=options.overwrite,
+        replaceable=is_shard_file,
+        keep_unrelated=False,
+        format=FORMAT,
     )
     result = ExportResult(FORMAT, paths={FORMAT: str(target.path)})
     guard = ItemGuard(STAGE, result.counts, options.on_failure)
@@ -97,11 +109,15 @@ def export_duplex(cuts: Iterable[Cut], output_dir: Path, options: ExportOptions)
         with RollingSharWriter(tmp, shar_fields, roller) as writer:
             for key, group in tqdm(groups.items(), desc="duplex", disable=not options.progress):
                 with guard.item(*(c.id for c in group)) as outcome:
-                    dialogue = _dialogue(key, group, engine, options)
+                    dialogue = with_safe_id(_dialogue(key, group, engine, options))
                     writer.write(dialogue)
                 if outcome.ok:
                     result.counts.count(key.language, dialogue.duration)
-        result.details["shards"] = writer.output_paths(target.path)
+        if not result.counts.written:
+            write_empty_shard(tmp, shar_fields, numbered=roller.limited)
+        result.details["shards"] = shard_paths(tmp, target.path)
+    if not result.counts.written:
+        result.say_empty("dialogues", f"{target.path} holds one empty shard")
     return result
 
 

@@ -18,12 +18,23 @@ Decoding ``audio`` with ``datasets`` >= 4 needs ``torchcodec``; without it, read
 
 (:func:`~lhotse_triplets.export.reading.open_export` does exactly that.)
 
+The card's "Generation settings" pass through :func:`~lhotse_triplets.redact.redact`: option
+values named like secrets (``api_key``, ``token``...) read ``<redacted>`` and cloning
+references (paths, transcripts) a digest; a row's audio ``path`` is
+:func:`~lhotse_triplets.paths.safe_name` of its id (the ``id`` column holds the id as it is).
+
+**Zero rows** (every clip rejected or failed): the dataset has its columns and no row:
+``arrow/`` (one empty shard, ``load_from_disk`` opens it), one empty parquet file (pyarrow opens
+it; ``datasets.load_dataset("parquet")`` refuses a dataset with no row, a ``datasets`` limit)
+and the card, saying 0 examples; the result says so (``details["empty"]``, a warning).
+
 Example::
 
     >>> result = export_hf(cuts, "data", settings={"tts": "kokoro"})
     >>> datasets.load_from_disk(result.details["arrow"])
 """
 
+import json
 import shutil
 import tempfile
 from collections.abc import Iterable, Iterator, Sequence
@@ -44,12 +55,16 @@ from lhotse_triplets.export.common import (
     ItemGuard,
     audio_samples,
     encode_audio,
+    export_file,
     json_fields,
     kept_cuts,
+    layout,
     require_answer,
     to_json_value,
 )
 from lhotse_triplets.images import has_image, load_image_bytes
+from lhotse_triplets.paths import safe_name
+from lhotse_triplets.redact import redact
 
 FORMAT = "hf"
 STAGE = f"export_{FORMAT}"
@@ -126,7 +141,12 @@ def export_hf(cuts: Iterable[Cut], output_dir: Path, options: ExportOptions) -> 
     """
     from datasets import Dataset
 
-    target = AtomicOutput(output_dir / HF_DIR, overwrite=options.overwrite)
+    target = AtomicOutput(
+        output_dir / HF_DIR,
+        overwrite=options.overwrite,
+        replaceable=layout("README.md", "arrow", "data"),
+        format=FORMAT,
+    )
     out = target.path
     result = ExportResult(FORMAT, paths={FORMAT: str(out)})
     per_voice: dict[tuple[str, str], int] = {}
@@ -145,16 +165,23 @@ def export_hf(cuts: Iterable[Cut], output_dir: Path, options: ExportOptions) -> 
                 yield row
 
     rate = options.sampling_rate
-    with target as tmp, tempfile.TemporaryDirectory(dir=tmp.parent) as cache:
-        ds = Dataset.from_generator(
-            rows, features=features(rate, audio_storage=True), cache_dir=cache, split="train"
-        ).cast(features(rate))
-        ds.save_to_disk(str(tmp / "arrow"))
-        parquet = _write_parquet(ds, tmp / "data", options)
+    with target as tmp, tempfile.TemporaryDirectory(dir=tmp) as cache:
+        storage = features(rate, audio_storage=True)
+        try:
+            ds = Dataset.from_generator(rows, features=storage, cache_dir=cache, split="train")
+        except ValueError:
+            if result.counts.written:
+                raise
+            ds = Dataset.from_dict({name: [] for name in storage}, features=storage)
+        ds = ds.cast(features(rate))
+        ds.save_to_disk(str(export_file(tmp, "arrow")), num_shards=1 if not len(ds) else None)
+        parquet = _write_parquet(ds, export_file(tmp, "data"), options)
         card = dataset_card(result.counts, per_voice, options.settings, rate or sorted(rates))
-        (tmp / "README.md").write_text(card, encoding="utf-8")
+        export_file(tmp, "README.md").write_text(card, encoding="utf-8")
         del ds
         shutil.rmtree(cache, ignore_errors=True)
+    if not result.counts.written:
+        result.say_empty("rows", "the dataset has its columns and no row")
     result.details.update(
         arrow=str(out / "arrow"),
         parquet_files=[str(out / "data" / p.name) for p in parquet],
@@ -165,12 +192,13 @@ def export_hf(cuts: Iterable[Cut], output_dir: Path, options: ExportOptions) -> 
 
 
 def _write_parquet(ds: Any, directory: Path, options: ExportOptions) -> list[Path]:
-    """``train-NNNNN-of-NNNNN.parquet`` shards of ``ds`` (none for an empty dataset)."""
+    """``train-NNNNN-of-NNNNN.parquet`` shards of ``ds`` (one with no row for an empty one)."""
     directory.mkdir()
     n = len(ds)
     shards = options.hf_num_shards or max(1, -(-n // options.hf_max_shard_rows))
+    shards = shards if n else 1
     paths = []
-    for i in range(shards if n else 0):
+    for i in range(shards):
         path = directory / f"train-{i:05d}-of-{shards:05d}.parquet"
         ds.shard(shards, i, contiguous=True).to_parquet(str(path))
         paths.append(path)
@@ -186,7 +214,7 @@ def _row(cut: Cut, sampling_rate: int | None) -> dict[str, Any]:
         {
             ID: cut.id,
             "image": {"bytes": load_image_bytes(cut), "path": None} if has_image(cut) else None,
-            "audio": {"bytes": encode_audio(audio, sr, "flac"), "path": f"{cut.id}.flac"},
+            "audio": {"bytes": encode_audio(audio, sr, "flac"), "path": _audio_name(cut)},
             TARGET_TEXT: answer,
             PROMPT_TEXT: cut_text(cut),
             fields.LANGUAGE: cut_language(cut),
@@ -208,6 +236,8 @@ def dataset_card(
 ) -> str:
     """The dataset card (``README.md``): YAML header for the Hub, counts, settings, usage.
 
+    :param settings: listed under "Generation settings", secrets and cloning references
+        hidden (:func:`~lhotse_triplets.redact.redact`).
     :param sampling_rate: the audio rate, or the rates found in the audio.
 
     Example::
@@ -246,7 +276,7 @@ def dataset_card(
     lines += ["", "## Generation settings", "", "```yaml"]
     lines += [
         yaml.safe_dump(
-            to_json_value(settings) if settings else {}, sort_keys=False, allow_unicode=True
+            _plain(redact(settings)) if settings else {}, sort_keys=False, allow_unicode=True
         ).strip(),
         "```",
         "",
@@ -265,3 +295,16 @@ def dataset_card(
         "",
     ]
     return "\n".join(lines)
+
+
+def _plain(value: Any) -> Any:
+    """``value`` as YAML-safe plain data (values that are not JSON shown as text)."""
+    try:
+        return to_json_value(value)
+    except TypeError:
+        return json.loads(json.dumps(value, default=str))
+
+
+def _audio_name(cut: Cut) -> str:
+    """The file name of a row's audio (kept by ``datasets`` as the audio ``path``)."""
+    return f"{safe_name(cut.id)}.flac"

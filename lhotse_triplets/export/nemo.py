@@ -31,7 +31,18 @@ The image: ``image_mode="embed"`` (default) puts the encoded bytes, base64, in `
 so a conversation is self-contained like a Shar cut (costs ~1.33x the image size per language and
 voice); ``image_mode="path"`` copies each image once into ``OUT/nemo/images/`` and stores the
 path relative to ``OUT/nemo`` in ``custom["image_path"]``.
-:func:`~lhotse_triplets.export.reading.conversation_image` reads either.
+:func:`~lhotse_triplets.export.reading.conversation_image` reads either (confined to the export
+folder).
+
+Names: language folders and tar members are :func:`~lhotse_triplets.paths.safe_name` of the
+language and cut id (``<safe id>.<ext>``); ids inside the JSONL (``id``, ``cut_id``) stay as
+they are.
+
+**Zero conversations** (every clip rejected or failed): ``OUT/nemo`` is an empty folder, no
+``nemo_data.yaml`` is written (an input list with no entry is no data config), and the result
+says so (``details["empty"]``, ``details["note"]``, a warning). A language with no kept clip has
+no folder and no ``input_cfg`` entry; a blend weight given for it is dropped with a warning
+(``details["unused_weights"]``).
 
 Example::
 
@@ -43,6 +54,7 @@ Example::
 import base64
 import io
 import json
+import logging
 import sys
 from collections.abc import Iterable
 from pathlib import Path
@@ -54,8 +66,10 @@ from tqdm.auto import tqdm
 
 from lhotse_triplets import fields
 from lhotse_triplets.cuts import cut_text, is_rejected
+from lhotse_triplets.export import common
 from lhotse_triplets.export.base import ExportOptions, ExportResult, exporter
 from lhotse_triplets.export.common import (
+    IMAGES_DIR,
     AtomicOutput,
     ConversationKey,
     ImageFiles,
@@ -64,26 +78,33 @@ from lhotse_triplets.export.common import (
     audio_samples,
     check_choice,
     encode_audio,
+    export_file,
     group_conversations,
     json_fields,
+    layout,
     question_for,
 )
 from lhotse_triplets.export.nemo_config import NEMO_CONFIG_FILE, write_conversation_config
 from lhotse_triplets.images import has_image, image_extension, load_image_bytes
 from lhotse_triplets.paths import safe_name
 
+logger = logging.getLogger(__name__)
+
 FORMAT = "nemo"
 STAGE = f"export_{FORMAT}"
 #: The conversation shards' directory inside the export directory.
 NEMO_DIR = "nemo"
-IMAGE_MODES = ("embed", "path")
-AUDIO_FORMATS = ("flac", "wav")
+IMAGE_MODES = common.IMAGE_MODES
+AUDIO_FORMATS = common.NEMO_AUDIO_FORMATS
 
 #: Roles as NeMo's JSONL spells them (``from``); NeMo lower-cases them into turn roles.
 SYSTEM, USER, ASSISTANT = "System", "User", "Assistant"
 
 #: A TarWriter shard size never reached (each tar is one roller shard).
 _NEVER = sys.maxsize
+
+#: How a ``nemo`` folder written before export records existed is recognised (``--overwrite``).
+LAYOUT = layout(NEMO_CONFIG_FILE, IMAGES_DIR, folders=(r"manifest_\d+\.jsonl", r"audio_\d+\.tar"))
 
 #: Per-turn attributes copied into ``custom["turn_attributes"]``.
 _TURN_ATTRIBUTES = (fields.TURN, fields.TTS_MODEL, fields.ASR_TEXT, *fields.SCORES)
@@ -181,7 +202,7 @@ def export_nemo(cuts: Iterable[Cut], output_dir: Path, options: ExportOptions) -
         details ``shards`` (language -> [(manifest, tar)]), ``lengths`` (language -> per
         conversation: audio durations, text turns) and ``audio_turns``.
     :raises ValueError: for an unsafe path, an unknown image mode or audio format, or a weight
-        for a language that has no shards.
+        for a language no cut has (one whose clips were all rejected is dropped, warned).
     :raises FileExistsError: when ``OUT/nemo`` is not empty and ``overwrite`` is false.
 
     Example::
@@ -191,9 +212,12 @@ def export_nemo(cuts: Iterable[Cut], output_dir: Path, options: ExportOptions) -
     """
     check_choice("image_mode", options.image_mode, IMAGE_MODES)
     check_choice("audio_format", options.audio_format, AUDIO_FORMATS)
-    target = AtomicOutput(output_dir / NEMO_DIR, overwrite=options.overwrite)
+    target = AtomicOutput(
+        output_dir / NEMO_DIR, overwrite=options.overwrite, replaceable=LAYOUT, format=FORMAT
+    )
     result = ExportResult(FORMAT, paths={FORMAT: str(target.path)})
     groups = group_conversations(cuts)
+    _check_weights(options.weights, {key.language for key in groups})
     with target as tmp:
         writer = _ConversationWriter(tmp, target.path, options, result)
         for key, group in tqdm(
@@ -205,12 +229,37 @@ def export_nemo(cuts: Iterable[Cut], output_dir: Path, options: ExportOptions) -
             config = write_conversation_config(
                 result,
                 tmp / NEMO_CONFIG_FILE,
-                weights=options.weights,
+                weights=_used_weights(options.weights, result),
                 num_buckets=options.num_buckets,
                 sample_rate=options.sampling_rate or max(writer.rates),
             )
             result.paths["nemo_conversation_config"] = str(target.path / config.name)
+        else:
+            result.say_empty("conversations", "no NeMo config written")
     return result
+
+
+def _check_weights(weights: dict[str, float], languages: set[str]) -> None:
+    """``ValueError`` for a weight given for a language no cut has (a typo, not a language whose
+    clips were all rejected), before anything is written."""
+    unknown = sorted(set(weights) - languages)
+    if unknown:
+        raise ValueError(
+            f"export.weights: no cut has the language(s) {', '.join(unknown)} "
+            f"(the cuts have: {', '.join(sorted(languages)) or 'none'})"
+        )
+
+
+def _used_weights(weights: dict[str, float], result: ExportResult) -> dict[str, float]:
+    """The blend weights of the languages that have shards (the others dropped, warned)."""
+    unused = sorted(set(weights) - set(result.details["shards"]))
+    if unused:
+        result.details["unused_weights"] = unused
+        logger.warning(
+            "nemo export: no conversation kept for %s: weights for them are not used",
+            ", ".join(unused),
+        )
+    return {k: v for k, v in weights.items() if k not in unused}
 
 
 class _ConversationWriter:
@@ -299,7 +348,8 @@ class _ConversationWriter:
     def _shard(self, language: str) -> "_ShardWriter":
         if language not in self.shards:
             roller = ShardRoller(self.options.shard_size, self.options.shard_hours)
-            self.shards[language] = _ShardWriter(self.root / safe_name(language), roller)
+            directory = export_file(self.root, safe_name(language))
+            self.shards[language] = _ShardWriter(directory, roller)
         return self.shards[language]
 
     def close(self) -> None:

@@ -12,6 +12,13 @@
 A new format adds its reader with :func:`reader` (in its own module; the built-in format
 modules are loaded before a folder is detected).
 
+Every path a reader follows from inside an export (``image_path`` of a NeMo conversation, the
+``audio`` and ``image`` of a triplet-files row) is resolved, symlinks included, and must lie
+inside the export folder: one that leads outside fails with ``outside_root: ...``
+(:func:`~lhotse_triplets.paths.inside`). Ids come back as they were (a Shar cut stored under
+the safe name of its id gets its id back). An empty export (zero cuts, see each format) is read
+as zero triplets; a folder the library left empty is recognised by its export record.
+
 Example::
 
     >>> for image, audio, sr, target, meta in open_export("out/export/nemo"):
@@ -35,8 +42,9 @@ from lhotse.utils import Pathlike
 
 from lhotse_triplets import fields
 from lhotse_triplets.export.base import available_formats
-from lhotse_triplets.export.common import cut_metadata, is_shar_dir
+from lhotse_triplets.export.common import cut_metadata, is_shar_dir, original_id, read_record
 from lhotse_triplets.images import has_image, load_image
+from lhotse_triplets.paths import inside
 from lhotse_triplets.registry import Registry
 
 
@@ -109,6 +117,9 @@ def detect_export(path: Pathlike) -> str:
     for name in readable_formats():
         if READERS.get(name).detect(path):
             return name
+    record = read_record(path)
+    if record is not None and record.get("format") in readable_formats():
+        return record["format"]  # an export with nothing in it (zero cuts)
     raise ValueError(
         f"{path} is not an export this library knows ({', '.join(readable_formats())}): "
         f"expected Shar cuts.*.jsonl.gz, NeMo <lang>/manifest_N.jsonl, triplet "
@@ -141,6 +152,9 @@ def read_shar(shar_dir: Pathlike, **kwargs: Any) -> CutSet:
 
     :raises FileNotFoundError: when the folder holds no Shar cuts shards.
 
+    A cut stored under the safe name of its id (an id that is not a safe file name, see
+    :mod:`~lhotse_triplets.export.shar`) is given its own id back.
+
     Example::
 
         >>> cut = next(iter(read_shar("out/export/shar")))
@@ -149,13 +163,15 @@ def read_shar(shar_dir: Pathlike, **kwargs: Any) -> CutSet:
     shar_dir = Path(shar_dir)
     if not is_shar_dir(shar_dir):
         raise FileNotFoundError(f"No Shar cuts shards (cuts.*.jsonl.gz) in {shar_dir}")
-    return CutSet.from_shar(in_dir=shar_dir, **kwargs)
+    return CutSet.from_shar(in_dir=shar_dir, **kwargs).map(original_id)
 
 
 def iter_triplets(source: Pathlike | Iterable[Cut]) -> Iterator[Triplet]:
     """Iterate ``(image, audio, sampling_rate, target_text, metadata)`` from a Shar export.
 
     :param source: a Shar directory written by the ``shar`` export, or cuts read from one.
+    :raises ValueError: for a cut with no answer (e.g. a ``duplex`` export, which holds
+        dialogues: read it with :func:`read_shar`).
 
     Example::
 
@@ -164,6 +180,12 @@ def iter_triplets(source: Pathlike | Iterable[Cut]) -> Iterator[Triplet]:
     """
     cuts = read_shar(source) if isinstance(source, (str, Path)) else source
     for cut in cuts:
+        cut = original_id(cut)
+        if not isinstance((cut.custom or {}).get(fields.ANSWER), str):
+            raise ValueError(
+                f"Cut {cut.id!r} has no '{fields.ANSWER}': not a triplet export (a duplex "
+                f"export holds dialogues: read it with read_shar)"
+            )
         audio = cut.load_audio()
         if audio.ndim == 2 and audio.shape[0] == 1:
             audio = audio[0]
@@ -185,6 +207,9 @@ def conversation_image(custom: dict[str, Any] | None, root: Pathlike | None = No
     Reads base64 bytes (``image_mode="embed"``), a Lhotse array (Shar read by NeMo) or
     ``image_path`` relative to ``root``, the conversation export directory (``image_mode="path"``).
 
+    :raises ItemError: ``outside_root: ...`` when ``image_path`` leads outside ``root``
+        (``../``, an absolute path, a symlink pointing outside).
+
     Example::
 
         >>> conversation_image(batch["conversations"][0].custom)
@@ -202,7 +227,7 @@ def conversation_image(custom: dict[str, Any] | None, root: Pathlike | None = No
                 f"The image is stored as a path ({custom[fields.IMAGE_PATH]}): pass root= the "
                 f"conversation export directory"
             )
-        data = (Path(root) / custom[fields.IMAGE_PATH]).read_bytes()
+        data = inside(custom[fields.IMAGE_PATH], root, what="image_path").read_bytes()
     else:
         return None
     return _open_image(io.BytesIO(data))
@@ -270,8 +295,9 @@ def _read_triplet_files(root: Path) -> Iterator[Triplet]:
         with open(metadata, encoding="utf-8") as f:
             for line in f:
                 row = json.loads(line)
-                audio, sr = sf.read(root / row["audio"], dtype="float32")
-                image = _open_image(root / row[fields.IMAGE]) if row.get(fields.IMAGE) else None
+                audio, sr = sf.read(inside(row["audio"], root, what="audio"), dtype="float32")
+                image = row.get(fields.IMAGE)
+                image = _open_image(inside(image, root, what="image")) if image else None
                 meta = {k: v for k, v in row.items() if k not in (fields.ANSWER, "audio", "image")}
                 yield Triplet(image, audio, sr, row[fields.ANSWER], meta)
 

@@ -4,7 +4,8 @@ Counts kept/rejected per language, hours per language and voice, score means and
 (one histogram per score, one bar set per language), rejected by gate reason, failed by stage and
 reason (``options.failures``, e.g. :func:`~lhotse_triplets.errors.read_failures` of a run). The
 numbers come from :func:`~lhotse_triplets.summary.collect_stats`, the same as the run summary's;
-this module only renders them.
+this module only renders them. With no clip kept the report is still written (it lists what was
+rejected and failed) and the result says so (``details["empty"]``, a warning).
 
 Example::
 
@@ -25,7 +26,8 @@ from tabulate import tabulate
 from lhotse_triplets import fields
 from lhotse_triplets.errors import Failure
 from lhotse_triplets.export.base import ExportOptions, ExportResult, exporter
-from lhotse_triplets.export.common import AtomicOutput
+from lhotse_triplets.export.common import AtomicOutput, export_file, layout
+from lhotse_triplets.paths import safe_name
 from lhotse_triplets.summary import CutStats, collect_stats
 
 FORMAT = "report"
@@ -110,7 +112,12 @@ def export_report(cuts: Iterable[Cut], output_dir: Path, options: ExportOptions)
         >>> export_report(cuts, "out/export", failures=read_failures("out")).paths["report"]
         'out/export/report/report.md'
     """
-    target = AtomicOutput(output_dir / REPORT_DIR, overwrite=options.overwrite)
+    target = AtomicOutput(
+        output_dir / REPORT_DIR,
+        overwrite=options.overwrite,
+        replaceable=layout("report.md", "report.html", PLOTS_DIR),
+        format=FORMAT,
+    )
     stats = collect_stats(cuts)
     sections = report_tables(stats, options.failures)
     intro = (
@@ -118,9 +125,10 @@ def export_report(cuts: Iterable[Cut], output_dir: Path, options: ExportOptions)
         f"{len(options.failures)} failed."
     )
     with target as tmp:
-        plots = _plots(stats, tmp / PLOTS_DIR)
-        (tmp / "report.md").write_text(_markdown(intro, sections, plots), encoding="utf-8")
-        (tmp / "report.html").write_text(_html(intro, sections, plots), encoding="utf-8")
+        plots = _plots(stats, export_file(tmp, PLOTS_DIR))
+        markdown, page = _markdown(intro, sections, plots), _html(intro, sections, plots)
+        export_file(tmp, "report.md").write_text(markdown, encoding="utf-8")
+        export_file(tmp, "report.html").write_text(page, encoding="utf-8")
     result = ExportResult(FORMAT, paths={FORMAT: str(target.path / "report.md")})
     result.counts.written, result.counts.rejected = stats.num_kept, stats.num_rejected
     result.counts.failed = len(options.failures)
@@ -130,6 +138,8 @@ def export_report(cuts: Iterable[Cut], output_dir: Path, options: ExportOptions)
         html=str(target.path / "report.html"),
         plots={name: str(target.path / PLOTS_DIR / Path(p).name) for name, p in plots.items()},
     )
+    if not stats.num_kept:
+        result.say_empty("clips kept", "the report lists what was rejected and failed")
     return result
 
 
@@ -184,7 +194,7 @@ def _plots(stats: CutStats, directory: Path) -> dict[str, str]:
         ax.set_ylabel("clips")
         ax.legend()
         fig.tight_layout()
-        path = directory / f"{name}.png"
+        path = export_file(directory, f"{safe_name(name)}.png")
         fig.savefig(path, dpi=80)
         plt.close(fig)
         out[name] = str(path)

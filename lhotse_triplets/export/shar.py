@@ -15,8 +15,22 @@ NeMo's ``sqa_as_conversation`` reader turns into a conversation::
 (:data:`~lhotse_triplets.export.common.DEFAULT_QUESTION` unless the cut or the caller sets one),
 ``answer`` the verbatim target. Scores and provenance stay in ``custom`` (NeMo passes it through
 as ``conversation.custom``); bookkeeping of no use to a trainer, ``None`` values and anything that
-is not JSON are left out. Read it back with :func:`~lhotse_triplets.export.reading.read_shar` or
+is not JSON are left out, and so are fields named like secrets or cloning references
+(:func:`~lhotse_triplets.export.common.is_private_key`). Read it back with
+:func:`~lhotse_triplets.export.reading.read_shar` or
 :func:`~lhotse_triplets.export.reading.iter_triplets`.
+
+**Ids.** Lhotse's Shar writer names every tar member ``<cut id>.<ext>`` and its reader checks
+each member name against the cut id, so the two cannot differ. A cut whose id is not a safe
+file name (``../../x/ESCAPED``, 300 characters, ``{'x': 1}-t0``) is therefore stored under
+:func:`~lhotse_triplets.paths.safe_name` of its id, its own id kept in
+``custom["original_id"]`` (:func:`~lhotse_triplets.export.common.with_safe_id`);
+:func:`~lhotse_triplets.export.reading.read_shar` gives it back. No member name is ever a path.
+
+**Zero cuts** (all rejected or failed): ``OUT/shar`` holds one empty shard (``cuts`` with no
+line, empty tars), which ``CutSet.from_shar`` and :func:`read_shar` open as zero cuts; no
+``nemo_data.yaml`` is written (an earlier one is removed: a trainer pointed at no data should
+fail at once), and the result says so (``details["empty"]``, ``details["note"]``, a warning).
 
 Example::
 
@@ -36,6 +50,7 @@ from lhotse.utils import fastcopy
 from lhotse_triplets import fields
 from lhotse_triplets.cuts import cut_language
 from lhotse_triplets.errors import ItemError
+from lhotse_triplets.export import common
 from lhotse_triplets.export.base import ExportOptions, ExportResult, exporter
 from lhotse_triplets.export.common import (
     AtomicOutput,
@@ -44,11 +59,16 @@ from lhotse_triplets.export.common import (
     ShardRoller,
     check_choice,
     is_data_value,
+    is_private_key,
     is_shard_file,
     kept_cuts,
+    public_fields,
     question_for,
     require_answer,
+    shard_paths,
     to_json_value,
+    with_safe_id,
+    write_empty_shard,
 )
 from lhotse_triplets.export.nemo_config import (
     NEMO_CONFIG_FILE,
@@ -74,7 +94,7 @@ _TURN_FIELDS = (fields.CONTEXT, fields.SYSTEM_PROMPT)
 #: Fields Lhotse's Shar reader sets on every cut it reads (never written back).
 _SHAR_READER_FIELDS = frozenset({"shard_origin", "shar_epoch"})
 
-AUDIO_FORMATS = ("flac", "wav", "opus", "mp3", "original")
+AUDIO_FORMATS = common.SHAR_AUDIO_FORMATS
 
 
 class PrepareForShar:
@@ -85,7 +105,10 @@ class PrepareForShar:
     - custom fields kept when useful and JSON-able (numpy scalars become Python numbers);
       :data:`~lhotse_triplets.fields.NEMO_RESERVED` keys, ``None`` values, empty
       context/system prompt and :data:`DROPPED_FIELDS` removed;
-    - features dropped; audio resampled to ``sampling_rate`` when given.
+    - fields named like secrets or cloning references dropped (also from supervisions);
+    - features dropped; audio resampled to ``sampling_rate`` when given;
+    - an id that is not a safe file name stored as its safe name, the id kept in
+      ``custom["original_id"]`` (:func:`~lhotse_triplets.export.common.with_safe_id`).
 
     :raises ItemError: for a cut with no audio, no answer, or an unreadable image.
 
@@ -126,14 +149,19 @@ class PrepareForShar:
         custom[fields.ANSWER] = answer
         if has_image(cut):
             custom[fields.IMAGE] = source[fields.IMAGE]
-        out = fastcopy(cut, custom=custom, features=None)
+        supervisions = [
+            fastcopy(s, custom=public_fields(s.custom)) if s.custom else s for s in cut.supervisions
+        ]
+        out = fastcopy(cut, custom=custom, features=None, supervisions=supervisions)
         if has_image(out):
             out = with_image_array(out)
         if self.sampling_rate is not None and out.sampling_rate != self.sampling_rate:
             out = out.resample(self.sampling_rate)
-        return out
+        return with_safe_id(out)
 
     def _drop_reason(self, key: str, value: Any) -> str | None:
+        if is_private_key(key):
+            return "secret or cloning reference"
         if key in fields.NEMO_RESERVED:
             return "reserved by NeMo"
         if key in DROPPED_FIELDS or key in _SHAR_READER_FIELDS:
@@ -178,7 +206,11 @@ def export_shar(cuts: Iterable[Cut], output_dir: Path, options: ExportOptions) -
     """
     check_choice("audio_format", options.audio_format, AUDIO_FORMATS)
     shar_out = AtomicOutput(
-        output_dir / SHAR_DIR, overwrite=options.overwrite, replaceable=is_shard_file
+        output_dir / SHAR_DIR,
+        overwrite=options.overwrite,
+        replaceable=is_shard_file,
+        keep_unrelated=False,
+        format=FORMAT,
     )
     config_out = AtomicOutput(
         output_dir / NEMO_CONFIG_FILE, overwrite=options.overwrite, is_file=True
@@ -203,7 +235,9 @@ def export_shar(cuts: Iterable[Cut], output_dir: Path, options: ExportOptions) -
                     result.counts.count(cut_language(cut), shar_cut.duration)
                     lengths.append(sqa_lengths(shar_cut))
                     rates.add(shar_cut.sampling_rate)
-        result.details["shards"] = writer.output_paths(shar_out.path)
+        if not result.counts.written:
+            write_empty_shard(tmp, shar_fields, numbered=roller.limited)
+        result.details["shards"] = shard_paths(tmp, shar_out.path)
     if prepare.dropped:
         logger.info("Fields left out of the Shar: %s", prepare.dropped)
     with config_out as tmp_config:
@@ -216,5 +250,5 @@ def export_shar(cuts: Iterable[Cut], output_dir: Path, options: ExportOptions) -
             )
             result.paths["nemo_config"] = str(config_out.path)
         else:
-            logger.warning("Shar export to %s wrote no cuts: no NeMo config", shar_out.path)
+            result.say_empty("cuts", f"{shar_out.path} holds one empty shard, no NeMo config")
     return result

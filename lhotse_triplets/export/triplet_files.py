@@ -10,7 +10,14 @@ per-language metadata and failure logs, one triplet index, images copied once.
     OUT/files/triplets.csv                    the index of every language (or .jsonl)
 
 Paths inside the files are relative to ``OUT/files``, so the folder can be moved or archived as
-is. Images are *copied* (not referenced) for the same reason.
+is. Images are *copied* (not referenced) for the same reason. File and folder names made from
+ids, languages and voices go through :func:`~lhotse_triplets.paths.safe_name`; the ids inside
+the files stay as they are.
+
+**Zero clips** (every clip rejected or failed): the index (a CSV header only, or an empty JSONL)
+and the ``failed_<lang>.jsonl`` logs, no ``metadata_*.jsonl``;
+:func:`~lhotse_triplets.export.reading.open_export` reads it as zero triplets, and the result
+says so (``details["empty"]``, a warning).
 
 Example::
 
@@ -30,9 +37,11 @@ from tqdm.auto import tqdm
 from lhotse_triplets import fields
 from lhotse_triplets.cuts import cut_language, cut_text, cut_voice, is_rejected
 from lhotse_triplets.errors import Failure, FailureLog
+from lhotse_triplets.export import common
 from lhotse_triplets.export.base import ExportOptions, ExportResult, exporter
 from lhotse_triplets.export.common import (
     DURATION,
+    IMAGES_DIR,
     PROMPT_TEXT,
     AtomicOutput,
     ImageFiles,
@@ -40,6 +49,8 @@ from lhotse_triplets.export.common import (
     audio_samples,
     check_choice,
     encode_audio,
+    export_file,
+    layout,
     require_answer,
 )
 from lhotse_triplets.export.triplets import (
@@ -57,9 +68,15 @@ FORMAT = "triplet_files"
 STAGE = f"export_{FORMAT}"
 #: The folder inside the export directory.
 FILES_DIR = "files"
-INDEX_FORMATS = ("csv", "jsonl")
+INDEX_FORMATS = common.FILES_INDEX_FORMATS
 #: The stage named in ``failed_<lang>.jsonl`` for cuts the gate rejected.
 GATE_STAGE = "gate"
+#: How a ``files`` folder written before export records existed is recognised (``--overwrite``).
+LAYOUT = layout(
+    IMAGES_DIR,
+    patterns=(r"(metadata|failed)_.+\.jsonl", r"triplets\.(csv|jsonl)"),
+    folders=(r".+\.wav",),
+)
 
 
 @exporter(FORMAT)
@@ -86,7 +103,9 @@ def export_triplet_files(
         'data/files/triplets.jsonl'
     """
     check_choice("index_format", options.index_format, INDEX_FORMATS)
-    target = AtomicOutput(output_dir / FILES_DIR, overwrite=options.overwrite)
+    target = AtomicOutput(
+        output_dir / FILES_DIR, overwrite=options.overwrite, replaceable=LAYOUT, format=FORMAT
+    )
     index_name = f"triplets.{options.index_format}"
     result = ExportResult(FORMAT, paths={FORMAT: str(target.path)})
     result.details["index"] = str(target.path / index_name)
@@ -117,6 +136,8 @@ def export_triplet_files(
             for name in names
             if name.startswith(f"{kind}_")
         }
+    if not result.counts.written:
+        result.say_empty("clips", "the index is empty; failed_<lang>.jsonl lists why")
     return result
 
 
@@ -137,8 +158,9 @@ class _ClipWriter:
             / safe_name(cut_voice(cut))
             / f"{safe_name(cut.id)}.wav"
         )
-        (self.root / rel_audio).parent.mkdir(parents=True, exist_ok=True)
-        (self.root / rel_audio).write_bytes(encode_audio(audio, sr, "wav"))
+        path = export_file(self.root, *rel_audio.parts)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(encode_audio(audio, sr, "wav"))
         row = triplet_row(cut)
         row.update(
             {
@@ -172,7 +194,8 @@ class _Files:
 
     def open(self, name: str) -> IO[str]:
         if name not in self.handles:
-            self.handles[name] = open(self.root / name, "w", encoding="utf-8", newline="")
+            path = export_file(self.root, name)
+            self.handles[name] = open(path, "w", encoding="utf-8", newline="")
         return self.handles[name]
 
     def line(self, name: str, obj: dict[str, Any]) -> None:
@@ -181,7 +204,7 @@ class _Files:
     def failed(self, language: str) -> FailureLog:
         name = f"failed_{language}.jsonl"
         if name not in self.logs:
-            self.logs[name] = FailureLog(self.root / name).__enter__()
+            self.logs[name] = FailureLog(export_file(self.root, name)).__enter__()
         return self.logs[name]
 
     def names(self) -> list[str]:

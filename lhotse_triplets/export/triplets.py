@@ -3,7 +3,9 @@
 One row per exported cut: where its image and audio are, the target text (the answer, verbatim),
 the spoken prompt text, language, voice, TTS model, scores and duration. Media are referenced by
 file path when they are files, or as ``<shard tar>#<cut id>`` when the cuts were read from a Shar
-export (:func:`~lhotse_triplets.export.reading.read_shar`); in-memory media have no reference.
+export (:func:`~lhotse_triplets.export.reading.read_shar`; the member is named after
+:func:`~lhotse_triplets.paths.safe_name` of the id); in-memory media have no reference.
+**Zero cuts**: the file is written with no row (a CSV header only), and the result says so.
 
 Example::
 
@@ -24,6 +26,7 @@ from lhotse.utils import Pathlike
 
 from lhotse_triplets import fields
 from lhotse_triplets.cuts import cut_language, cut_text
+from lhotse_triplets.export import common
 from lhotse_triplets.export.base import ExportOptions, ExportResult, exporter
 from lhotse_triplets.export.common import (
     DURATION,
@@ -36,10 +39,11 @@ from lhotse_triplets.export.common import (
     json_fields,
     kept_cuts,
 )
+from lhotse_triplets.paths import safe_name
 
 FORMAT = "triplets"
 #: Index formats by file-name ending.
-INDEX_FORMATS = ("jsonl", "jsonl.gz", "csv")
+INDEX_FORMATS = common.TRIPLETS_FORMATS
 
 #: Column names of the index that are not custom fields (besides ``id``, ``prompt_text``,
 #: ``duration``).
@@ -194,7 +198,10 @@ def export_triplets(cuts: Iterable[Cut], output_dir: Path, options: ExportOption
     counts = write_triplet_index(
         cuts, path, include_rejected=options.include_rejected, overwrite=options.overwrite
     )
-    return ExportResult(FORMAT, paths={FORMAT: str(path)}, counts=counts)
+    result = ExportResult(FORMAT, paths={FORMAT: str(path)}, counts=counts)
+    if not counts.written:
+        result.say_empty("rows", f"{path.name} has no row")
+    return result
 
 
 def _open_text(path: Path) -> IO[str]:
@@ -214,7 +221,7 @@ def _shard_member(cut: Cut, field: str) -> str | None:
         return None
     stem = name[len("cuts.") :].split(".jsonl")[0]  # "000003" (or "" when unsharded)
     tar = origin.parent / (f"{field}.{stem}.tar" if stem else f"{field}.tar")
-    return f"{tar}#{cut.id}"
+    return f"{tar}#{safe_name(cut.id)}"
 
 
 def _image_reference(cut: Cut) -> str | None:

@@ -26,8 +26,10 @@ from lhotse_triplets.export import (
     export_shar,
     export_triplet_files,
     open_export,
+    read_shar,
 )
 from lhotse_triplets.images import load_image_bytes
+from lhotse_triplets.paths import safe_name
 
 from .dialogues import dialogue_cuts, kept
 
@@ -65,7 +67,7 @@ def test_triplet_files_layout_logs_and_index(source_cuts, by_id, tmp_path):
     assert sorted(r["id"] for r in rows) == sorted(c.id for c in kept(source_cuts))
     for row in rows:
         cut = by_id[row["id"]]
-        assert row["audio"] == f"{row['language']}/{row['voice']}/{row['id'].replace(' ', '_')}.wav"
+        assert row["audio"] == f"{row['language']}/{row['voice']}/{safe_name(row['id'])}.wav"
         audio, sr = sf.read(out / row["audio"], dtype="float32")
         assert_same_audio(audio, sr, cut)
         assert (out / row["image"]).read_bytes() == load_image_bytes(cut)
@@ -147,7 +149,7 @@ def test_duplex_read_by_lhotse_and_nemo_dataset(source_cuts, by_id, tmp_path):
     assert result.counts.written == 3 and not failures
     assert result.paths == {"duplex": str(tmp_path / "duplex")}
     assert [Path(p).name for p in result.details["shards"]["cuts"]] == ["cuts.000000.jsonl.gz"]
-    cuts = {c.id: c for c in CutSet.from_shar(in_dir=tmp_path / "duplex")}
+    cuts = {c.id: c for c in read_shar(tmp_path / "duplex")}  # ids given back ("conv 1")
     dialogue = cuts["conv 1-en-v0"]
     roles = [(s.speaker, s.text) for s in dialogue.supervisions]
     assert roles == [
@@ -183,7 +185,7 @@ def test_duplex_options_gap_voice_shards(source_cuts, tmp_path):
         sampling_rate=8000,
     )
     assert len(result.details["shards"]["cuts"]) == 3
-    dialogue = {c.id: c for c in CutSet.from_shar(in_dir=result.paths["duplex"])}["conv 1-en-v0"]
+    dialogue = {c.id: c for c in read_shar(result.paths["duplex"])}["conv 1-en-v0"]
     assert dialogue.sampling_rate == 8000
     sups = dialogue.supervisions
     assert sups[1].start == pytest.approx(sups[0].end + 1.0, abs=1e-3)

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 from lhotse import CutSet
+from lhotse.utils import fastcopy
 from omegaconf import OmegaConf
 
 from lhotse_triplets import fields
@@ -18,6 +19,7 @@ from lhotse_triplets.errors import Failure
 from lhotse_triplets.export import DEFAULT_QUESTION, export_nemo, write_conversation_config
 from lhotse_triplets.export.nemo_config import CONVERSATION_TYPE, DEFAULT_AUDIO_LOCATOR_TAG
 from lhotse_triplets.images import load_image_bytes
+from lhotse_triplets.paths import safe_name
 
 from .dialogues import SOURCE, SYSTEM_PROMPT, dialogue_cuts, spoken
 
@@ -92,19 +94,20 @@ def test_multi_turn_order_roles_and_rejected_turn_as_text(exported, source_cuts)
     answers = [a for _, a in SOURCE["conv 1"]]
     assert turns == [
         ("text", "User", DEFAULT_QUESTION),
-        ("audio", "User", "conv_1-t0-en-v0.flac"),
+        ("audio", "User", safe_name("conv 1-t0-en-v0") + ".flac"),
         ("text", "Assistant", answers[0]),
         ("text", "User", spoken("conv 1", 1, "en")),  # rejected by the gate: text turn
         ("text", "Assistant", answers[1]),
         ("text", "User", DEFAULT_QUESTION),
-        ("audio", "User", "conv_1-t2-en-v0.flac"),
+        ("audio", "User", safe_name("conv 1-t2-en-v0") + ".flac"),
         ("text", "Assistant", answers[2]),
     ]
     by_id = {c.id: c for c in source_cuts}
     attrs = line["custom"][fields.TURN_ATTRIBUTES]
     assert [a["cut_id"] for a in attrs] == ["conv 1-t0-en-v0", "conv 1-t2-en-v0"]
     assert attrs[1][fields.MOS] == pytest.approx(by_id["conv 1-t2-en-v0"].custom[fields.MOS])
-    for attr, name in zip(attrs, ["conv_1-t0-en-v0.flac", "conv_1-t2-en-v0.flac"], strict=True):
+    names = [safe_name(f"conv 1-t{turn}-en-v0") + ".flac" for turn in (0, 2)]
+    for attr, name in zip(attrs, names, strict=True):
         audio, sr = sf.read(io.BytesIO(members[name]), dtype="float32")
         source = by_id[attr["cut_id"]].load_audio()[0]
         assert sr == 16000 and len(audio) == len(source)
@@ -147,8 +150,8 @@ def test_resampled_wav_turns(source_cuts, tmp_path):
     result = export_nemo(CutSet(source_cuts), tmp_path, sampling_rate=8000, audio_format="wav")
     line, members = read_lines(result)["conv 1-en-v0"]
     audio_turns = [t["value"] for t in line["conversations"] if t["type"] == "audio"]
-    assert audio_turns == ["conv_1-t0-en-v0.wav", "conv_1-t2-en-v0.wav"]
-    audio, sr = sf.read(io.BytesIO(members["conv_1-t0-en-v0.wav"]), dtype="float32")
+    assert audio_turns == [safe_name(f"conv 1-t{turn}-en-v0") + ".wav" for turn in (0, 2)]
+    audio, sr = sf.read(io.BytesIO(members[audio_turns[0]]), dtype="float32")
     assert sr == 8000
     assert OmegaConf.load(result.paths["nemo_conversation_config"]).sample_rate == 8000
     with pytest.raises(ValueError, match="image_mode"):
@@ -190,13 +193,27 @@ def test_refuses_paths_nemo_would_mangle_and_existing_output(source_cuts, tmp_pa
         export_nemo(source_cuts, tmp_path)
     assert (tmp_path / "nemo" / "x").read_text() == "x"
     result = export_nemo(source_cuts, tmp_path, overwrite=True)
-    assert not (tmp_path / "nemo" / "x").exists() and result.counts.written == 3
+    # A file this export did not write is kept (only the export's own files are replaced).
+    assert (tmp_path / "nemo" / "x").read_text() == "x" and result.counts.written == 3
 
 
 def test_an_unknown_weight_language_is_refused_and_nothing_written(source_cuts, tmp_path):
-    with pytest.raises(ValueError, match="de"):
+    with pytest.raises(ValueError, match="export.weights: no cut has the language.s. de"):
         export_nemo(source_cuts, tmp_path, weights={"de": 1.0})
     assert not list(tmp_path.iterdir())
+
+
+def test_a_weight_for_a_language_with_every_clip_rejected_is_dropped(source_cuts, tmp_path):
+    fr_rejected = [
+        c
+        if c.supervisions[0].language != "fr"
+        else fastcopy(c, custom={**c.custom, fields.REJECT_REASON: "low_mos"})
+        for c in source_cuts
+    ]
+    result = export_nemo(fr_rejected, tmp_path, weights={"fr": 3.0, "en": 2.0})
+    assert result.details["unused_weights"] == ["fr"] and set(result.details["shards"]) == {"en"}
+    cfg = OmegaConf.load(result.paths["nemo_conversation_config"])
+    assert [(i.tags.language, i.weight) for i in cfg.input_cfg] == [("en", 2.0)]
 
 
 def test_config_one_entry_per_language_with_weights_and_bins(exported):

@@ -193,7 +193,11 @@ def test_export_writes_shards_with_image_inside(exported, source_cuts):
     assert not list(out.parent.glob(".*partial"))
     # The NeMo config beside the Shar (never inside it), and nothing else in the export dir.
     assert result.paths == {"shar": str(out), "nemo_config": str(out.parent / "nemo_data.yaml")}
-    assert sorted(p.name for p in out.parent.iterdir()) == ["nemo_data.yaml", "shar"]
+    assert sorted(p.name for p in out.parent.iterdir()) == [
+        ".shar.written.json",  # the record of the files the export wrote (for --overwrite)
+        "nemo_data.yaml",
+        "shar",
+    ]
     counts = result.counts
     assert (counts.written, counts.rejected, counts.failed) == (3, 1, 0)
     assert counts.per_language == {"en": 2, "fr": 1}
@@ -223,7 +227,14 @@ def test_no_cuts_no_nemo_config_and_a_stale_one_is_removed(source_cuts, tmp_path
     assert result.counts.written == 0 and result.counts.rejected == 1
     assert "nemo_config" not in result.paths
     assert not (tmp_path / "nemo_data.yaml").exists()
-    assert not list((tmp_path / "shar").iterdir())
+    # One empty shard: Lhotse's own reader opens it as zero cuts.
+    assert sorted(p.name for p in (tmp_path / "shar").iterdir()) == [
+        "cuts.000000.jsonl.gz",
+        "image.000000.tar",
+        "recording.000000.tar",
+    ]
+    assert list(CutSet.from_shar(in_dir=tmp_path / "shar")) == [] and result.empty
+    assert "empty export" in result.details["note"] and "note: empty export" in str(result)
 
 
 def test_shar_reads_back_ids_answers_audio_image(exported, source_cuts):

@@ -144,7 +144,12 @@ def test_export_formats_writes_everything(source_cuts, tmp_path):
     assert results["triplets"].paths == {"triplets": str(out / "triplets.jsonl")}
     assert all(Path(p).exists() for r in results.values() for p in r.paths.values())
     assert sorted(read_shar(out / "shar").ids) == sorted(c.id for c in kept(source_cuts))
-    assert sorted(p.name for p in out.iterdir()) == ["nemo_data.yaml", "shar", "triplets.jsonl"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        ".shar.written.json",
+        "nemo_data.yaml",
+        "shar",
+        "triplets.jsonl",
+    ]
     # A rerun replaces the previous export only when asked to.
     with pytest.raises(FileExistsError):
         export_formats(CutSet(source_cuts), out, formats=["shar"])
@@ -152,7 +157,7 @@ def test_export_formats_writes_everything(source_cuts, tmp_path):
     assert list(read_shar(out / "shar").ids) == [source_cuts[0].id]
     assert len(read_jsonl(out / "triplets.jsonl")) == 3  # the other format's entry is untouched
     # Unknown formats fail before anything is written, naming the known ones.
-    with pytest.raises(ValueError, match="known export formats") as err:
+    with pytest.raises(ValueError, match="export.formats: unknown format 'parquet'") as err:
         export_formats(CutSet(source_cuts), tmp_path / "new", formats=["shar", "parquet"])
     assert "parquet" in str(err.value) and "triplet_files" in str(err.value)
     assert not (tmp_path / "new").exists()
