@@ -34,12 +34,27 @@ class Summary:
     rephrase: dict[str, dict[str, int]] = field(default_factory=dict)
     seconds: float | None = None
     outputs: dict[str, str] = field(default_factory=dict)
+    #: ``{"step", "reason"}`` when the run did not finish: the step that stopped it and why
+    #: (an error, a stage whose first items all failed, a stage with nothing out); ``None``: done.
+    stopped: dict[str, str] | None = None
+
+    @property
+    def ok(self) -> bool:
+        """Whether the run finished (every step it was asked for ran, and something came out)."""
+        return self.stopped is None
 
     def to_dict(self) -> dict:
         return asdict(self)
 
     def save(self, path: Path) -> None:
-        Path(path).write_text(json.dumps(self.to_dict(), indent=2, ensure_ascii=False))
+        """Write the summary as JSON, atomically (a full disk leaves the previous file whole)."""
+        path = Path(path)
+        tmp = path.with_name(f".tmp.{path.name}")
+        try:
+            tmp.write_text(json.dumps(self.to_dict(), indent=2, ensure_ascii=False))
+            tmp.replace(path)
+        finally:
+            tmp.unlink(missing_ok=True)
 
     def __str__(self) -> str:
         tables = [self._stage_table(), self._hours_table(), self._means_table()]
@@ -86,6 +101,8 @@ class Summary:
             lines.append(f"rephrase: text from {origins or '-'}")
             for reason, n in self.rephrase["rejected_rewrites"].items():
                 lines.append(f"  rewrite rejected: {n:5d}  {reason}")
+        if self.stopped is not None:
+            lines.append(f"STOPPED in {self.stopped['step']}: {self.stopped['reason']}")
         if self.seconds is not None:
             lines.append(f"wall time: {self.seconds:.1f} s")
         lines += [f"{name}: {path}" for name, path in self.outputs.items()]

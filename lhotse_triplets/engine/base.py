@@ -7,9 +7,15 @@ Layout of a stage directory::
     <stage_dir>/failed.000000.jsonl      {"cut_id", "stage", "reason"} per failed item
     <stage_dir>/.done/cuts.000000.json   marker: the shard is finished (with its counts)
 
-A shard's outputs are written to temporary files and renamed when the shard is complete, then
-its marker is written; a rerun skips marked shards and redoes an unfinished one from scratch, so
-a killed run resumes with no duplicates and nothing lost, whichever executor ran it.
+A shard's outputs are written to temporary files (``.tmp.*``) and renamed when the shard is
+complete, then its marker is written; a rerun skips marked shards and redoes an unfinished one from
+scratch, so a killed run resumes with no duplicates and nothing lost, whichever executor ran it.
+A rerun also removes the temporary files a killed run left, and redoes a marked shard whose
+manifest is torn (gzip CRC or end of file, or a line that is not JSON), naming the file.
+
+A stage whose first ``stop_after_failures`` items all fail (nothing came out yet) stops with
+:class:`StageStopped`: a broken backend or configuration, not bad items. Shards of that stage
+finished with no output are unmarked, so a rerun after the fix redoes them.
 
 An executor only decides *where* :func:`process_shard` runs for the shards still to do
 (:meth:`Executor.execute`); stages never know who runs them (datatrove's executors work the same
@@ -24,12 +30,15 @@ way). Executors register by name, like backends::
     get_executor(EngineConfig(name="inline")).run(stage, "out/prompts", "out/rephrase")
 """
 
+import errno
 import gzip
 import json
 import logging
+import zlib
 from abc import ABC, abstractmethod
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -47,6 +56,48 @@ logger = logging.getLogger(__name__)
 Pathlike = str | Path
 SHARD_GLOB = "cuts.*.jsonl.gz"
 DONE_DIR = ".done"
+#: Prefix of the temporary files a shard (or an audio file) is written to before its rename.
+TMP_PREFIX = ".tmp."
+#: ``errno`` values that mean "this output cannot be written" (a one-line error, not a traceback).
+WRITE_ERRNOS = frozenset(
+    {errno.EACCES, errno.EPERM, errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.EFBIG}
+)
+
+
+# --- errors ---------------------------------------------------------------------------------------
+
+
+class RunError(RuntimeError):
+    """A stage or run cannot go on (not one bad item): the message is one line naming the stage
+    or file and the reason. ``lhotse-triplets`` shows it as ``Error: ...`` and exits with 1."""
+
+
+class StageStopped(RunError):
+    """A stage's first ``stop_after_failures`` items all failed (see :class:`Executor`)."""
+
+
+class NotWritable(RunError):
+    """An output file or folder cannot be written (permissions, full or read-only disk)."""
+
+
+class TornManifest(RunError):
+    """A manifest that cannot be read to its end (truncated or corrupt gzip, a line not JSON)."""
+
+
+def not_writable(error: OSError, what: str, path: Pathlike | None = None) -> NotWritable | None:
+    """A :class:`NotWritable` for ``error`` when it means an output cannot be written, else
+    ``None``. The message names the file (``error.filename``, else ``path``) and the reason.
+
+    Example::
+
+        >>> not_writable(OSError(errno.ENOSPC, "No space left on device"), "gate", "out/gate")
+        NotWritable('gate: cannot write in out/gate: No space left on device')
+    """
+    if error.errno not in WRITE_ERRNOS:
+        return None
+    where = error.filename if error.filename is not None else f"in {path}"
+    reason = error.strerror or str(error)
+    return NotWritable(f"{what}: cannot write {where}: {reason}")
 
 
 # --- stage directories ----------------------------------------------------------------------------
@@ -70,25 +121,85 @@ def read_cuts(path: Pathlike) -> CutSet:
     return CutSet.from_jsonl_lazy(path)
 
 
+def check_manifest(path: Pathlike) -> str | None:
+    """Why the manifest ``path`` cannot be read to its end (``None`` when it can): a truncated
+    or corrupt gzip (end of file, CRC) or a line that is not a JSON object. Reads the whole file.
+
+    Example::
+
+        >>> check_manifest("out/gate/cuts.000003.jsonl.gz")
+        'Compressed file ended before the end-of-stream marker was reached'
+    """
+    try:
+        with gzip.open(path, "rt", encoding="utf-8") as f:
+            for number, line in enumerate(f, 1):
+                if line.strip() and not isinstance(json.loads(line), dict):
+                    return f"line {number} is not a JSON object"
+    except (OSError, EOFError, zlib.error, UnicodeDecodeError) as e:
+        return str(e) or type(e).__name__
+    except ValueError as e:
+        return f"line {number} is not JSON ({e})"
+    return None
+
+
+def remove_temporary(folder: Pathlike, recursive: bool = False) -> list[Path]:
+    """Remove the temporary files (``.tmp.*``) a killed run left in ``folder``; return them."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    found = folder.rglob(f"{TMP_PREFIX}*") if recursive else folder.glob(f"{TMP_PREFIX}*")
+    removed = [p for p in found if p.is_file()]
+    for path in removed:
+        path.unlink(missing_ok=True)
+    if removed:
+        logger.info("Removed %d temporary files a killed run left in %s", len(removed), folder)
+    return removed
+
+
+def _torn_shards(shards: Iterable[Path]) -> list[tuple[Path, str]]:
+    """``(shard, reason)`` for every shard that cannot be read to its end."""
+    return [(p, reason) for p in shards if (reason := check_manifest(p)) is not None]
+
+
 def shard_cuts(cuts: CutSet, output_dir: Pathlike, shard_size: int) -> list[Path]:
-    """Split ``cuts`` into shards of ``shard_size`` in ``output_dir`` (done once, then reused)."""
+    """Split ``cuts`` into shards of ``shard_size`` in ``output_dir`` (done once, then reused;
+    redone when a shard of an earlier split is torn, with a warning naming it).
+
+    :raises ValueError: when ``shard_size`` is not a positive integer.
+    """
+    if isinstance(shard_size, bool) or not isinstance(shard_size, int) or shard_size < 1:
+        raise ValueError(f"shard_size must be an integer >= 1, got {shard_size!r}")
     output_dir = Path(output_dir)
     marker = output_dir / ".completed"
-    if not marker.exists():
-        output_dir.mkdir(parents=True, exist_ok=True)
-        for old in list_shards(output_dir):
-            old.unlink()
-        cuts.split_lazy(output_dir, chunk_size=shard_size, prefix="cuts", num_digits=6)
-        marker.touch()
+    if marker.exists():
+        torn = _torn_shards(list_shards(output_dir))
+        if not torn:
+            return list_shards(output_dir)
+        for path, reason in torn:
+            logger.warning("%s is torn (%s); splitting the prompts again", path, reason)
+        marker.unlink()
+    output_dir.mkdir(parents=True, exist_ok=True)
+    for old in list_shards(output_dir):
+        old.unlink()
+    cuts.split_lazy(output_dir, chunk_size=shard_size, prefix="cuts", num_digits=6)
+    marker.touch()
     return list_shards(output_dir)
 
 
 def shard_inputs(source: Pathlike, shard_dir: Pathlike, shard_size: int) -> list[Path]:
     """The input shards of a stage: a stage directory's own shards, or ``source`` (a manifest)
-    split into ``shard_dir`` (once)."""
+    split into ``shard_dir`` (once).
+
+    :raises TornManifest: when ``source`` cannot be read to its end (naming it).
+    """
     source = Path(source)
     shards = list_shards(source) if source.is_dir() else []
-    return shards or shard_cuts(read_cuts(source), shard_dir, shard_size)
+    if shards:
+        return shards
+    try:
+        return shard_cuts(read_cuts(source), shard_dir, shard_size)
+    except (EOFError, zlib.error, gzip.BadGzipFile) as e:
+        raise TornManifest(f"cannot read {source} to its end: {e}") from e
 
 
 @dataclass(frozen=True)
@@ -122,6 +233,31 @@ class ShardFiles:
         counts["failed"] = Counter(counts["failed"])
         return counts
 
+    def unmark(self) -> None:
+        """Forget that the shard is finished (a rerun redoes it; its outputs stay until then)."""
+        self.done.unlink(missing_ok=True)
+
+
+def unmark_failed_shards(stage_dir: Pathlike, also: Iterable[str] = ()) -> list[str]:
+    """Unmark the finished shards of ``stage_dir`` that have failed items, and those named in
+    ``also`` (shard file names), so that the next run redoes them (whole shards: each is
+    replaced atomically when it is done again). Return the names unmarked, sorted.
+
+    Example::
+
+        >>> unmark_failed_shards("out/synthesize")
+        ['cuts.000003.jsonl.gz']
+    """
+    also = set(also)
+    names = []
+    for marker in sorted((Path(stage_dir) / DONE_DIR).glob("*.json")):
+        files = ShardFiles(marker.parent.parent / (marker.stem + ".jsonl.gz"), Path(stage_dir))
+        done = files.read_done()
+        if files.input.name in also or (done is not None and sum(done["failed"].values())):
+            files.unmark()
+            names.append(files.input.name)
+    return sorted(names)
+
 
 def process_shard(
     stage: Stage,
@@ -132,18 +268,53 @@ def process_shard(
     """Run ``stage`` over one shard file; write its outputs, failed log and done marker.
 
     The unit of work every executor runs (in this process, a worker process or an actor).
-    Outputs go to hidden temporary files renamed into place when the shard is complete.
+    Outputs go to hidden temporary files renamed into place when the shard is complete; when the
+    shard fails they are removed (a stopped stage keeps the shard's failed log, unmarked).
 
-    :param on_cut: called with the number of input cuts after each batch (progress).
+    :param on_cut: called with the number of input cuts after each batch (progress). When it
+        has a ``watch(counts)`` method (the progress of :meth:`Executor.run`), that is called too
+        with the shard's counts so far; it raises :class:`StageStopped` to stop the stage.
     :return: ``{"cuts_in", "cuts_out", "failed": Counter(reason -> n)}``.
+    :raises NotWritable: when an output cannot be written (naming it).
+    :raises TornManifest: when the input shard cannot be read to its end.
     """
     files = ShardFiles(Path(input_path), Path(output_dir))
-    tmp_out = files.cuts.with_name(f".tmp.{files.cuts.name}")
-    tmp_failed = files.failed.with_name(f".tmp.{files.failed.name}")
+    tmp_out = files.cuts.with_name(f"{TMP_PREFIX}{files.cuts.name}")
+    tmp_failed = files.failed.with_name(f"{TMP_PREFIX}{files.failed.name}")
+    try:
+        counts = _write_shard(stage, files.input, tmp_out, tmp_failed, on_cut)
+        tmp_out.replace(files.cuts)
+        tmp_failed.replace(files.failed)
+        files.done.parent.mkdir(exist_ok=True)
+        files.done.write_text(json.dumps({**counts, "failed": dict(counts["failed"])}))
+    except StageStopped:
+        tmp_out.unlink(missing_ok=True)
+        tmp_failed.replace(files.failed)  # the failures stay in the run's failed log
+        raise
+    except BaseException as e:
+        tmp_out.unlink(missing_ok=True)
+        tmp_failed.unlink(missing_ok=True)
+        wrapped = _shard_error(e, stage.name, files)
+        if wrapped is e:
+            raise
+        raise wrapped from e
+    return counts
+
+
+def _write_shard(
+    stage: Stage,
+    input_path: Path,
+    tmp_out: Path,
+    tmp_failed: Path,
+    on_cut: Callable[[int], None] | None,
+) -> dict:
+    """Run ``stage`` over ``input_path`` into the temporary outputs; return the counts."""
+    watch = getattr(on_cut, "watch", None)
     counts = {"cuts_in": 0, "cuts_out": 0, "failed": Counter()}
     stage.setup()
     with CutSet.open_writer(tmp_out, overwrite=True) as writer, FailureLog(tmp_failed) as flog:
-        for batch in batched(CutSet.from_jsonl_lazy(files.input), max(1, stage.batch_size)):
+        counts["failed"] = flog.counts
+        for batch in batched(CutSet.from_jsonl_lazy(input_path), max(1, stage.batch_size)):
             for item in stage.process(batch):
                 if isinstance(item, Failure):
                     flog.write(item)
@@ -153,12 +324,20 @@ def process_shard(
             counts["cuts_in"] += len(batch)
             if on_cut is not None:
                 on_cut(len(batch))
+            if watch is not None:
+                watch(counts)
     counts["failed"] = Counter(flog.counts)
-    tmp_out.replace(files.cuts)
-    tmp_failed.replace(files.failed)
-    files.done.parent.mkdir(exist_ok=True)
-    files.done.write_text(json.dumps({**counts, "failed": dict(counts["failed"])}))
     return counts
+
+
+def _shard_error(error: BaseException, stage: str, files: ShardFiles) -> BaseException:
+    """The error to raise for ``error`` in a shard: a one-line :class:`RunError` for outputs
+    that cannot be written and inputs that cannot be read, else ``error`` itself."""
+    if isinstance(error, OSError) and (wrapped := not_writable(error, stage, files.output_dir)):
+        return wrapped
+    if isinstance(error, (EOFError, zlib.error, gzip.BadGzipFile)):
+        return TornManifest(f"{stage}: cannot read {files.input} to its end: {error}")
+    return error
 
 
 # --- reports ------------------------------------------------------------------------------------
@@ -212,22 +391,32 @@ class Executor(ABC):
     :param num_workers: parallel workers (processes, actors) the executor may use.
     :param threads_per_worker: threads each worker's backends may use.
     :param progress: show a progress bar.
+    :param stop_after_failures: stop a stage with :class:`StageStopped` when its first N items
+        all fail (nothing came out yet); ``None``: never. Checked after each batch where shards
+        run in this process (through ``on_progress``), after each shard everywhere.
     """
 
     #: Registry name (set by :func:`executor`).
     name: ClassVar[str] = "?"
 
     def __init__(
-        self, num_workers: int = 1, threads_per_worker: int = 1, progress: bool = True
+        self,
+        num_workers: int = 1,
+        threads_per_worker: int = 1,
+        progress: bool = True,
+        stop_after_failures: int | None = None,
     ) -> None:
         if num_workers < 1 or threads_per_worker < 1:
             raise ValueError(
                 f"num_workers and threads_per_worker must be >= 1, got {num_workers} and "
                 f"{threads_per_worker}"
             )
+        if stop_after_failures is not None and stop_after_failures < 1:
+            raise ValueError(f"stop_after_failures must be >= 1 or null, got {stop_after_failures}")
         self.num_workers = num_workers
         self.threads_per_worker = threads_per_worker
         self.progress = progress
+        self.stop_after_failures = stop_after_failures
 
     @classmethod
     def from_config(cls, cfg: Any, progress: bool = True) -> "Executor":
@@ -236,6 +425,7 @@ class Executor(ABC):
             num_workers=cfg.num_workers,
             threads_per_worker=cfg.threads_per_worker,
             progress=progress,
+            stop_after_failures=getattr(cfg, "stop_after_failures", None),
             **dict(cfg.options),
         )
 
@@ -248,7 +438,8 @@ class Executor(ABC):
         on_progress: Callable[[int], None],
     ) -> Iterator[dict]:
         """Run :func:`process_shard` for every shard (in any order, anywhere) and yield each
-        shard's counts as it finishes; call ``on_progress(n)`` as input cuts are done."""
+        shard's counts as it finishes; call ``on_progress(n)`` as input cuts are done (pass it
+        as ``on_cut`` where shards run in this process)."""
 
     def run(
         self, stage: Stage, inputs: Pathlike | Sequence[Pathlike], output_dir: Pathlike
@@ -258,34 +449,99 @@ class Executor(ABC):
         :param inputs: a stage directory, a shard manifest, or a list of shard manifests
             (``cuts.NNNNNN.jsonl.gz``).
         :param output_dir: the stage directory written (see the module docstring).
+        :raises StageStopped: when the stage's first ``stop_after_failures`` items all fail.
+        :raises NotWritable: when ``output_dir`` or a file in it cannot be written.
         """
         output_dir = Path(output_dir)
-        (output_dir / DONE_DIR).mkdir(parents=True, exist_ok=True)
+        try:
+            (output_dir / DONE_DIR).mkdir(parents=True, exist_ok=True)
+            remove_temporary(output_dir)
+        except OSError as e:
+            if (wrapped := not_writable(e, stage.name, output_dir)) is None:
+                raise
+            raise wrapped from e
         if isinstance(inputs, (str, Path)):
             inputs = list_shards(inputs) if Path(inputs).is_dir() else [Path(inputs)]
         shards = [Path(p) for p in inputs]
         report = StageReport(stage=stage.name, shards=len(shards))
-        todo = []
-        for shard in shards:
-            done = ShardFiles(shard, output_dir).read_done()
-            if done is None:
-                todo.append(shard)
-            else:
-                report.add(done)
-                report.shards_skipped += 1
-        if report.shards_skipped:
-            logger.info(
-                "%s: %d of %d shards already done, resuming",
-                stage.name,
-                report.shards_skipped,
-                len(shards),
-            )
+        todo = _resume(stage.name, shards, output_dir, report)
         if todo:
             total = sum(_count_lines(p) for p in todo)
             with tqdm(total=total, desc=stage.name, unit="cut", disable=not self.progress) as bar:
-                for counts in self.execute(stage, todo, output_dir, bar.update):
-                    report.add(counts)
+                progress = _Progress(bar, report, self.stop_after_failures)
+                try:
+                    with closing(self.execute(stage, todo, output_dir, progress)) as results:
+                        for counts in results:
+                            report.add(counts)
+                            progress.watch()
+                except StageStopped:
+                    _unmark_empty(shards, output_dir)
+                    raise
         return report
+
+
+def _resume(stage: str, shards: list[Path], output_dir: Path, report: StageReport) -> list[Path]:
+    """Count the finished shards into ``report``; return those still to do (unfinished ones,
+    and finished ones whose manifest is torn, with a warning naming it)."""
+    todo = []
+    for shard in shards:
+        files = ShardFiles(shard, output_dir)
+        done = files.read_done()
+        if done is not None and (torn := check_manifest(files.cuts)) is not None:
+            logger.warning("%s: %s is torn (%s); redoing its shard", stage, files.cuts, torn)
+            files.unmark()
+            done = None
+        if done is None:
+            todo.append(shard)
+        else:
+            report.add(done)
+            report.shards_skipped += 1
+    if report.shards_skipped:
+        logger.info(
+            "%s: %d of %d shards already done, resuming", stage, report.shards_skipped, len(shards)
+        )
+    return todo
+
+
+def _unmark_empty(shards: list[Path], output_dir: Path) -> None:
+    """Unmark the finished shards that gave no cut (a stopped stage redoes them when rerun)."""
+    for shard in shards:
+        files = ShardFiles(shard, output_dir)
+        done = files.read_done()
+        if done is not None and not done["cuts_out"]:
+            files.unmark()
+
+
+class _Progress:
+    """The ``on_progress`` of :meth:`Executor.run`: advances the bar; :meth:`watch` stops the
+    stage when its first ``limit`` items all failed."""
+
+    def __init__(self, bar: Any, report: StageReport, limit: int | None) -> None:
+        self.bar = bar
+        self.report = report
+        self.limit = limit
+
+    def __call__(self, n: int) -> None:
+        self.bar.update(n)
+
+    def watch(self, shard: dict | None = None) -> None:
+        """Raise :class:`StageStopped` when nothing came out of the stage (the finished shards
+        and ``shard``, the counts of the one in progress) and at least ``limit`` items failed."""
+        if self.limit is None:
+            return
+        failed = Counter(self.report.failed)
+        cuts_out = self.report.cuts_out
+        if shard is not None:
+            failed.update(shard["failed"])
+            cuts_out += shard["cuts_out"]
+        if cuts_out or sum(failed.values()) < self.limit:
+            return
+        common = "; ".join(f"{n} x {reason}" for reason, n in failed.most_common(3))
+        raise StageStopped(
+            f"{self.report.stage} stopped: its first {sum(failed.values())} items all failed "
+            f"(engine.stop_after_failures={self.limit}); most common: {common}. Fix the cause and "
+            "rerun: the failed shards are redone"
+        )
 
 
 def _count_lines(path: Path) -> int:

@@ -51,14 +51,18 @@ class LocalExecutor(Executor):
             for shard in shards:
                 yield process_shard(stage, shard, output_dir, on_cut=on_progress)
             return
-        with ProcessPoolExecutor(
+        pool = ProcessPoolExecutor(
             max_workers=self.num_workers,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=limit_threads,
             initargs=(self.threads_per_worker,),
-        ) as pool:
+        )
+        try:
             futures = [pool.submit(process_shard, stage, shard, output_dir) for shard in shards]
             for future in as_completed(futures):
                 counts = future.result()
                 on_progress(counts["cuts_in"])
                 yield counts
+        finally:
+            # A stopped stage (or a failed shard) waits for the shards running, not the rest.
+            pool.shutdown(wait=True, cancel_futures=True)

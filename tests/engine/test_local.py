@@ -10,11 +10,14 @@ from lhotse_triplets.config import EngineConfig
 from lhotse_triplets.cuts import with_custom
 from lhotse_triplets.engine import (
     LocalExecutor,
+    StageStopped,
+    check_manifest,
     get_executor,
     list_shards,
     read_cuts,
     shard_cuts,
     shard_inputs,
+    unmark_failed_shards,
 )
 from lhotse_triplets.errors import read_failures
 from lhotse_triplets.testing.cuts import dummy_prompt_cuts, prompt_cut
@@ -134,3 +137,72 @@ def test_workers_are_limited_to_threads_per_worker(prompts, tmp_path):
     executor = LocalExecutor(num_workers=2, threads_per_worker=2, progress=False)
     executor.run(ThreadsProbe(), prompts, tmp_path / "two")
     assert {tuple(c.custom["threads"].values()) for c in read_cuts(tmp_path / "two")} == {("2", 2)}
+
+
+class FailEverything(Stage):
+    """A stage whose backend cannot work: every item fails."""
+
+    name = "broken"
+    batch_size = 2
+
+    def process_batch(self, cuts):
+        return [self.failure(c, "broken_backend: no such voice") for c in cuts]
+
+
+class FailSome(Stage):
+    """Every item of shard 0 fails, the others pass: not a broken stage."""
+
+    name = "some"
+
+    def process_batch(self, cuts):
+        return [self.failure(c, "bad_item: x") if c.id < "000004" else c for c in cuts]
+
+
+@pytest.mark.parametrize("num_workers", [1, 2])
+def test_a_stage_whose_first_items_all_fail_stops(prompts, tmp_path, num_workers):
+    executor = LocalExecutor(num_workers=num_workers, progress=False, stop_after_failures=5)
+    with pytest.raises(StageStopped, match=r"broken stopped: its first \d+ items all failed") as e:
+        executor.run(FailEverything(), prompts, tmp_path / "out")
+    assert "stop_after_failures=5" in str(e.value) and "x broken_backend: no such voice" in str(
+        e.value
+    )
+    # Nothing stays marked done (a rerun after the fix redoes it); the failures are kept.
+    assert not list((tmp_path / "out" / ".done").glob("*.json"))
+    assert not list((tmp_path / "out").glob(".tmp.*"))
+    assert len(read_failures(tmp_path / "out")) >= 5
+    if num_workers == 1:  # in this process it stops inside the second shard
+        assert len(read_failures(tmp_path / "out")) == 6
+    # Fewer than N failures before a success do not stop a stage, nor a stage of fewer items.
+    report = executor.run(FailSome(), prompts, tmp_path / "some")
+    assert (report.cuts_out, report.num_failed) == (7, 4)
+    LocalExecutor(stop_after_failures=20).run(FailEverything(), prompts, tmp_path / "few")
+
+
+def test_shard_size_must_be_positive(tmp_path):
+    for size in (0, -1):
+        with pytest.raises(ValueError, match="shard_size must be an integer >= 1"):
+            shard_cuts(CutSet.from_cuts(dummy_prompt_cuts(3)), tmp_path / "s", size)
+
+
+def test_torn_and_temporary_files_of_a_killed_run_are_cleaned(prompts, tmp_path, caplog):
+    out = tmp_path / "out"
+    run_stage(Rephrase(["en"]), prompts, out)
+    expected = sorted(c.id for c in read_cuts(out))
+    torn = out / "cuts.000001.jsonl.gz"
+    torn.write_bytes(torn.read_bytes()[:-10])
+    assert "end-of-stream" in check_manifest(torn)
+    (out / ".tmp.cuts.000002.jsonl.gz").write_bytes(b"half")
+    with caplog.at_level("WARNING"):
+        report = run_stage(Rephrase(["en"]), prompts, out)
+    assert f"{torn} is torn" in caplog.text
+    assert report.shards_skipped == 2 and sorted(c.id for c in read_cuts(out)) == expected
+    assert check_manifest(torn) is None and not list(out.glob(".tmp.*"))
+
+
+def test_unmark_failed_shards(prompts, tmp_path):
+    out = tmp_path / "out"
+    run_stage(Rephrase(["fr"]), prompts, out)  # "nofr" (shard 2) fails
+    assert unmark_failed_shards(out) == ["cuts.000002.jsonl.gz"]
+    assert unmark_failed_shards(out, also=["cuts.000000.jsonl.gz"]) == ["cuts.000000.jsonl.gz"]
+    report = run_stage(Rephrase(["fr"]), prompts, out)
+    assert report.shards_skipped == 1 and report.num_failed == 1
