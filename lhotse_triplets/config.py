@@ -7,19 +7,52 @@ Example::
 
     cfg = load_config("configs/quickstart.yaml", overrides=["synthesize.voices_per_prompt=2"])
     cfg.languages  # ['en', 'fr', 'de', 'ja', 'zh']
+
+Every value is checked when loaded (:func:`validate_config`: counts >= 1, positive rates and
+timeouts, thresholds in range, ISO 639-1 codes, audio formats), and an error is one line that
+names the key, the problem, the value and where it came from (the YAML file, an override or the
+default)::
+
+    synthesize.voices_per_prompt: must be >= 1 (got 0, from override synthesize.voices_per_prompt=0)
+
+Checks that need the registries or the filesystem (backend names and options, voices, files
+that must exist, a writable output directory) are :func:`lhotse_triplets.preflight.preflight`'s.
 """
 
-from collections.abc import Sequence
+import math
+import re
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from lhotse_triplets.backends.registry import BackendSpec
+from lhotse_triplets.redact import redact
 
 LANGUAGES = ("en", "fr", "de", "ja", "zh")
+
+#: The 184 two-letter codes of ISO 639-1 (the deprecated ``bh`` excluded): the same set as the
+#: two-letter entries of the Hugging Face Hub's language list (``datasets``' ``languages.json``),
+#: written out here so that no optional package is needed to check a config.
+ISO_639_1 = frozenset(
+    """
+    aa ab ae af ak am an ar as av ay az ba be bg bi bm bn bo br bs ca ce ch co cr
+    cs cu cv cy da de dv dz ee el en eo es et eu fa ff fi fj fo fr fy ga gd gl gn
+    gu gv ha he hi ho hr ht hu hy hz ia id ie ig ii ik io is it iu ja jv ka kg ki
+    kj kk kl km kn ko kr ks ku kv kw ky la lb lg li ln lo lt lu lv mg mh mi mk ml
+    mn mr ms mt my na nb nd ne ng nl nn no nr nv ny oc oj om or os pa pi pl ps pt
+    qu rm rn ro ru rw sa sc sd se sg sh si sk sl sm sn so sq sr ss st su sv sw ta
+    te tg th ti tk tl tn to tr ts tt tw ty ug uk ur uz ve vi vo wa wo xh yi yo za
+    zh zu
+    """.split()
+)
+
+#: Codecs the audio writer (``audio.encode``: soundfile, 16-bit PCM) writes and Lhotse reads back.
+AUDIO_FORMATS = ("flac", "wav")
 
 
 @dataclass
@@ -231,32 +264,371 @@ class BenchConfig:
     engine: EngineConfig = field(default_factory=EngineConfig)
 
 
+#: No value given (``None`` is a value).
+_UNSET: Any = object()
+
+
+class ConfigError(ValueError):
+    """A configuration value that cannot work. The message is one line:
+    ``KEY: PROBLEM (got VALUE, ORIGIN)``, e.g. ``shard_size: must be >= 1 (got 0, from run.yaml)``.
+
+    :param key: the dotted key (``synthesize.voices.en[1]``).
+    :param origin: where the value came from (:meth:`Origins.of`), ``""`` when unknown.
+    :param value: the offending value, when there is one to show.
+    """
+
+    def __init__(
+        self, key: str, problem: str, origin: str = "", value: Any = _UNSET, note: str = ""
+    ) -> None:
+        self.key, self.problem, self.origin = key, problem, origin
+        details = [] if value is _UNSET else [f"got {_short(value)}"]
+        details += [origin] if origin else []
+        where = f" ({', '.join(details)})" if details else ""
+        super().__init__(f"{key or 'configuration'}: {problem}{where}{note}")
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def key_parts(key: str) -> list[str]:
+    """``"engines[0].voices.en"`` -> ``["engines", "0", "voices", "en"]``."""
+    return re.findall(r"[^.\[\]]+", key)
+
+
+def _holds(values: Any, parts: Sequence[str]) -> bool:
+    """Whether the plain mapping ``values`` (a YAML file) sets the key ``parts`` or one above it."""
+    node = values
+    for part in parts:
+        if isinstance(node, Mapping):
+            if part not in node:
+                return False
+            node = node[part]
+        elif isinstance(node, list):
+            if not part.isdigit() or int(part) >= len(node):
+                return False
+            node = node[int(part)]
+        else:
+            break
+    return True
+
+
+@dataclass
+class Origins:
+    """Where the values of a loaded configuration came from: the YAML file, then the
+    ``KEY=VALUE`` overrides in order, else the schema's defaults."""
+
+    file: str | None = None
+    #: The file's values as plain mappings and lists.
+    file_values: Any = None
+    #: The overrides as given (``"synthesize.voices_per_prompt=0"``), in order.
+    overrides: list[str] = field(default_factory=list)
+
+    def of(self, key: str) -> str:
+        """``"from override KEY=VALUE"``, ``"from FILE"`` or ``"default value"``: who set ``key``
+        (the last override setting it, a key above it or below it, wins)."""
+        parts = key_parts(key)
+        for pair in reversed(self.overrides):
+            set_parts = key_parts(pair.partition("=")[0])
+            n = min(len(parts), len(set_parts))
+            if n and parts[:n] == set_parts[:n]:
+                return f"from override {pair}"
+        if self.file is not None and parts and _holds(self.file_values, parts):
+            return f"from {self.file}"
+        return "default value"
+
+
+#: Attribute of a loaded configuration object holding its :class:`Origins`.
+_ORIGINS = "_origins"
+
+
+def origin_of(cfg: Any, key: str) -> str:
+    """Where the value of ``key`` in ``cfg`` came from (``""`` for a configuration made in code)."""
+    origins = getattr(cfg, _ORIGINS, None)
+    return origins.of(key) if origins is not None else ""
+
+
+def config_error(
+    cfg: Any, key: str, problem: str, value: Any = _UNSET, note: str = ""
+) -> ConfigError:
+    """A :class:`ConfigError` for ``key`` of ``cfg``, naming where its value came from."""
+    return ConfigError(key, problem, origin_of(cfg, key), value, note)
+
+
+def _read_yaml(path: str | Path) -> Any:
+    """The plain values of a YAML config file.
+
+    :raises FileNotFoundError: naming the file.
+    :raises ValueError: for a syntax error (``FILE:LINE:COLUMN: ...``) or a file that is not a
+        mapping of keys.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"config file {path} does not exist")
+    try:
+        conf = OmegaConf.load(path)
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(path)
+        problem = e.problem or e.context or "syntax error"
+        if e.context and e.problem:
+            start = f" started at line {e.context_mark.line + 1}" if e.context_mark else ""
+            problem += f" ({e.context}{start})"
+        raise ValueError(f"{where}: YAML syntax error: {problem}") from None
+    except (yaml.YAMLError, UnicodeDecodeError) as e:
+        raise ValueError(f"{path}: not a YAML file: {_one_line(str(e))}") from None
+    values = OmegaConf.to_container(conf)
+    if not isinstance(values, dict):
+        raise ValueError(f"{path}: expected a mapping of configuration keys, got a list")
+    return values
+
+
+def _one_line(text: str) -> str:
+    return "; ".join(line.strip() for line in str(text).splitlines() if line.strip())
+
+
+def _omegaconf_error(e: OmegaConfBaseException, base: Any, key: str, origin: str) -> ConfigError:
+    """A :class:`ConfigError` from an OmegaConf merge/conversion error (unknown key, wrong type)."""
+    key = getattr(e, "full_key", None) or key
+    problem = str(getattr(e, "msg", None) or e).splitlines()[0]
+    if "is not a ListConfig" in problem:
+        problem = "expected a list (e.g. [en, fr])"
+    elif type(e).__name__ == "MissingMandatoryValue":
+        problem = "must be set (no value given)"
+    elif type(e).__name__ == "ConfigKeyError":
+        parent = ".".join(key_parts(key)[:-1])
+        node = OmegaConf.select(base, parent) if parent else base
+        known = ", ".join(str(k) for k in node) if OmegaConf.is_dict(node) else "-"
+        problem = f"unknown key; known keys{f' of {parent}' if parent else ''}: {known}"
+    return ConfigError(key, problem, origin)
+
+
+def _merge(base: Any, values: Any, key: str, origin: str) -> Any:
+    try:
+        return OmegaConf.merge(base, values)
+    except OmegaConfBaseException as e:
+        raise _omegaconf_error(e, base, key, origin) from None
+
+
 def load_config(
     path: str | Path | None = None,
     overrides: Sequence[str] = (),
     schema: type = PipelineConfig,
 ) -> Any:
-    """Merge a YAML file and ``key=value`` overrides over the schema's defaults.
+    """Merge a YAML file and ``key=value`` overrides over the schema's defaults, then check
+    every value (:func:`validate_config`).
 
-    :raises ValueError: on an unknown key or a value of the wrong type, naming it.
+    The file and each override are merged in separate steps, so an error names its origin.
+
+    :raises FileNotFoundError: when ``path`` does not exist.
+    :raises ValueError: (:class:`ConfigError`) on a YAML syntax error (``FILE:LINE``), an
+        unknown key, a value of the wrong type or out of range, naming the key and its origin.
     """
+    origins = Origins(file=str(path) if path is not None else None)
     cfg = OmegaConf.structured(schema)
-    try:
-        if path is not None:
-            cfg = OmegaConf.merge(cfg, OmegaConf.load(path))
-        if overrides:
-            cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist(list(overrides)))
-    except OmegaConfBaseException as e:
-        where = f" in {path}" if path is not None else ""
-        raise ValueError(f"Invalid configuration{where}: {e}") from None
+    if path is not None:
+        origins.file_values = _read_yaml(path)
+        for key, value in origins.file_values.items():  # one section at a time: errors name it
+            cfg = _merge(cfg, OmegaConf.create({key: value}), str(key), f"from {path}")
+    for pair in overrides:
+        key, sep, _ = str(pair).partition("=")
+        if not sep or not key.strip():
+            raise ValueError(
+                f"override {pair!r}: expected KEY=VALUE (e.g. synthesize.voices_per_prompt=2)"
+            )
+        cfg = _merge(cfg, OmegaConf.from_dotlist([pair]), key, f"from override {pair}")
+        origins.overrides.append(pair)
     try:
         obj = OmegaConf.to_object(cfg)
     except OmegaConfBaseException as e:
-        raise ValueError(f"Invalid configuration: {e}") from None
-    for lang in getattr(obj, "languages", []):
-        if not isinstance(lang, str) or len(lang) != 2:
-            raise ValueError(f"languages: {lang!r} is not an ISO 639-1 code (e.g. 'en')")
+        # A value left unset belongs to whoever made its section (``tts.fr.options.x=1``).
+        key = ".".join(key_parts(getattr(e, "full_key", None) or "")[:-1])
+        raise _omegaconf_error(e, cfg, key, origins.of(key) if key else "") from None
+    object.__setattr__(obj, _ORIGINS, origins)
+    validate_config(obj)
     return obj
+
+
+# -- value checks ---------------------------------------------------------------------------
+#: A problem found by a check: (key, what is wrong, the value).
+Problem = tuple[str, str, Any]
+
+
+def _at_least(n: int) -> Callable[[Any], str | None]:
+    return lambda v: None if v >= n else f"must be >= {n}"
+
+
+def _above(n: float) -> Callable[[Any], str | None]:
+    return lambda v: None if v > n else f"must be > {n}"
+
+
+def _within(lo: float, hi: float) -> Callable[[Any], str | None]:
+    return lambda v: None if lo <= v <= hi else f"must be within [{lo}, {hi}]"
+
+
+def _one_of(values: Sequence[str]) -> Callable[[Any], str | None]:
+    return lambda v: None if v in values else f"must be one of {', '.join(values)}"
+
+
+#: Dotted key -> check of its value (a message, or ``None`` when fine). Keys absent from a
+#: schema are skipped; ``null`` values (where the schema allows them: "unset") pass.
+VALUE_CHECKS: dict[str, Callable[[Any], str | None]] = {
+    "shard_size": _at_least(1),
+    "sampling_rate": _at_least(1),
+    "audio_format": _one_of(AUDIO_FORMATS),
+    "batch_size": _at_least(1),
+    "prompts_per_language": _at_least(1),
+    "voices_per_prompt": _at_least(0),  # benchmark: 0 = every voice
+    "target_precision": _within(0.0, 1.0),
+    "rephrase.batch_size": _at_least(1),
+    "rephrase.min_similarity": _within(-1.0, 1.0),
+    "rephrase.min_cross_similarity": _within(-1.0, 1.0),
+    "rephrase.min_length_ratio": _above(0),
+    "rephrase.max_length_ratio": _above(0),
+    "synthesize.voices_per_prompt": _at_least(1),
+    "synthesize.sampling_rate": _at_least(1),
+    "synthesize.audio_format": _one_of(AUDIO_FORMATS),
+    "synthesize.batch_size": _at_least(1),
+    "score.batch_size": _at_least(1),
+    "gate.min_similarity": _within(-1.0, 1.0),
+    "gate.max_error_rate": _at_least(0),
+    "gate.min_mos": _within(0.0, 5.0),
+    "gate.min_duration": _at_least(0),
+    "gate.max_duration": _above(0),
+    "export.shard_size": _at_least(1),
+    "export.shard_hours": _above(0),
+    "export.sampling_rate": _at_least(1),
+    "export.num_buckets": _at_least(1),
+    "export.hf_num_shards": _at_least(1),
+    "export.hf_max_shard_rows": _at_least(1),
+    "export.duplex_gap": _at_least(0),
+    "engine.num_workers": _at_least(1),
+    "engine.threads_per_worker": _at_least(1),
+    "engine.item_timeout": _above(0),
+    "engine.stop_after_failures": _at_least(1),
+}
+
+_ABSENT = object()
+
+
+def _get(cfg: Any, key: str) -> Any:
+    node = cfg
+    for part in key.split("."):
+        node = getattr(node, part, _ABSENT)
+        if node is _ABSENT:
+            break
+    return node
+
+
+def _value_problems(cfg: Any) -> list[Problem]:
+    out = []
+    for key, check in VALUE_CHECKS.items():
+        value = _get(cfg, key)
+        if value is _ABSENT or value is None:
+            continue
+        if isinstance(value, float) and math.isnan(value):
+            out.append((key, "must be a number", value))
+        elif (problem := check(value)) is not None:
+            out.append((key, problem, value))
+    return out
+
+
+def language_problem(code: Any) -> str | None:
+    """Why ``code`` is not an ISO 639-1 language code (``None`` when it is one)."""
+    if isinstance(code, str) and code in ISO_639_1:
+        return None
+    hint = f"; did you mean {code.lower()!r}?" if str(code).lower() in ISO_639_1 else " (e.g. 'en')"
+    return f"not an ISO 639-1 language code{hint}"
+
+
+def _languages(key: str, codes: Any, allow: Sequence[str] = ()) -> list[Problem]:
+    out = []
+    for i, code in enumerate(codes or []):
+        sub = f"{key}[{i}]" if isinstance(codes, list) else f"{key}.{code}"
+        if code not in allow and (problem := language_problem(code)) is not None:
+            out.append((sub, problem, code))
+    return out
+
+
+def _language_problems(cfg: Any) -> list[Problem]:
+    out = []
+    languages = _get(cfg, "languages")
+    if languages is not _ABSENT:
+        if not languages:
+            out.append(("languages", "must list at least one language", languages))
+        out += _languages("languages", languages)
+        twice = sorted({x for x in languages if languages.count(x) > 1})
+        if twice:
+            out.append(("languages", f"lists {', '.join(twice)} more than once", languages))
+    for key in ("synthesize.voices", "export.weights", "prompt_files"):
+        value = _get(cfg, key)
+        if value not in (_ABSENT, None):
+            out += _languages(key, dict(value))
+    tts = _get(cfg, "synthesize.tts")
+    if tts not in (_ABSENT, None):
+        out += _languages("synthesize.tts", dict(tts), allow=("default",))
+    engines = _get(cfg, "engines")
+    for i, engine in enumerate([] if engines is _ABSENT else engines):
+        out += _languages(f"engines[{i}].languages", engine.languages)
+        out += _languages(f"engines[{i}].voices", dict(engine.voices))
+    return out
+
+
+def _list_problems(cfg: Any) -> list[Problem]:
+    """Voice lists and blend weights: the right shapes."""
+    out = []
+    voices = _get(cfg, "synthesize.voices")
+    for language, names in (voices if voices not in (_ABSENT, None) else {}).items():
+        if not names:
+            out.append((f"synthesize.voices.{language}", "must list at least one voice", names))
+    weights = _get(cfg, "export.weights")
+    for language, weight in (weights if weights not in (_ABSENT, None) else {}).items():
+        if not (weight > 0 and math.isfinite(weight)):
+            out.append((f"export.weights.{language}", "must be a positive number", weight))
+    return out
+
+
+def _order_problems(cfg: Any) -> list[Problem]:
+    """Pairs of bounds whose lower one is above the upper one (blaming the one that was set)."""
+    out = []
+    for low, high in (
+        ("rephrase.min_length_ratio", "rephrase.max_length_ratio"),
+        ("gate.min_duration", "gate.max_duration"),
+    ):
+        lo, hi = _get(cfg, low), _get(cfg, high)
+        if _ABSENT in (lo, hi) or None in (lo, hi) or lo <= hi:
+            continue
+        if origin_of(cfg, high) == "default value":
+            out.append((low, f"must be <= {high} ({hi})", lo))
+        else:
+            out.append((high, f"must be >= {low} ({lo})", hi))
+    return out
+
+
+def config_problems(cfg: Any) -> list[Problem]:
+    """Every value problem of ``cfg`` (a :class:`PipelineConfig` or :class:`BenchConfig`)."""
+    return (
+        _value_problems(cfg) + _language_problems(cfg) + _list_problems(cfg) + _order_problems(cfg)
+    )
+
+
+def validate_config(cfg: Any) -> None:
+    """Check the values of ``cfg`` on their own (no registry, no filesystem): counts >= 1,
+    positive rates and timeouts, thresholds in range, ISO 639-1 codes, audio formats.
+
+    :raises ConfigError: for the first problem, naming the key, the value and its origin (and
+        how many other problems there are).
+    """
+    problems = config_problems(cfg)
+    if not problems:
+        return
+    key, problem, value = problems[0]
+    note = ""
+    if len(problems) > 1:
+        others = ", ".join(k for k, _, _ in problems[1:4]) + (", ..." if len(problems) > 4 else "")
+        note = f"; {len(problems) - 1} more: {others}"
+    raise config_error(cfg, key, problem, value, note)
 
 
 def scoped_overrides(
@@ -296,6 +668,13 @@ def scoped_overrides(
     return out
 
 
+def plain_config(cfg: Any) -> dict[str, Any]:
+    """``cfg`` (a config dataclass or section) as plain dicts and lists."""
+    return OmegaConf.to_container(OmegaConf.structured(cfg))
+
+
 def to_yaml(cfg: Any) -> str:
-    """The resolved configuration as YAML (saved next to a run's outputs)."""
-    return OmegaConf.to_yaml(OmegaConf.structured(cfg))
+    """The resolved configuration as YAML (saved next to a run's outputs), with secrets and
+    cloning references hidden (:func:`lhotse_triplets.redact.redact`): a run's ``config.yaml``
+    never holds an ``api_key`` nor a reference's path or transcript."""
+    return OmegaConf.to_yaml(OmegaConf.create(redact(plain_config(cfg))))

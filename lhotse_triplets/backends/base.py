@@ -8,7 +8,13 @@ import numpy as np
 
 @runtime_checkable
 class TTSBackend(Protocol):
-    """Text to speech. ``synthesize`` returns one float32 mono waveform per text."""
+    """Text to speech. ``synthesize`` returns one float32 mono waveform per text.
+
+    The constructor must be cheap: it checks its options and sets up the voice list, but loads
+    no model and makes no request (load on the first ``synthesize``). Before a run does any
+    work, :func:`lhotse_triplets.preflight.preflight` builds every configured TTS backend to
+    check that it speaks the run's languages and offers the voices the config names.
+    """
 
     @property
     def sampling_rate(self) -> int: ...

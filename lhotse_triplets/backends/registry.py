@@ -11,7 +11,8 @@ Example::
 """
 
 import importlib.util
-from collections.abc import Callable
+import inspect
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -114,10 +115,51 @@ def check_requirements(cls: type) -> None:
         )
 
 
+def option_problem(
+    fn: Callable[..., Any], options: Mapping[str, Any], fixed: Iterable[str] = ()
+) -> str | None:
+    """What is wrong with calling ``fn`` (a class or function) with the keyword ``options``:
+    unknown names listed against the accepted ones, or required ones missing; ``None`` when
+    fine. ``**kwargs`` accepts any name.
+
+    :param fixed: parameters the caller passes itself (not options).
+
+    Example::
+
+        >>> option_problem(EspeakTTS, {"colour": "red"})
+        "unknown option(s) colour; it accepts: rate, variants, language_voices, executable, timeout"
+    """
+    fixed = set(fixed)
+    params = [p for p in inspect.signature(fn).parameters.values() if p.name not in fixed]
+    named = [p for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    if not any(p.kind is p.VAR_KEYWORD for p in params):
+        unknown = [k for k in options if k not in {p.name for p in named}]
+        if unknown:
+            accepted = ", ".join(p.name for p in named) or "no options"
+            return f"unknown option(s) {', '.join(map(str, unknown))}; it accepts: {accepted}"
+    missing = [p.name for p in named if p.default is p.empty and p.name not in options]
+    if missing:
+        return f"missing required option(s) {', '.join(missing)}"
+    return None
+
+
+def check_options(kind: str, name: str, options: Mapping[str, Any]) -> None:
+    """Raise ``ValueError`` (one line) when backend ``(kind, name)`` does not take ``options``,
+    listing the options it accepts."""
+    problem = option_problem(get_class(kind, name), options)
+    if problem is not None:
+        raise ValueError(f"{kind} backend {name!r}: {problem}")
+
+
 def build(kind: str, name: str, **options: Any) -> Any:
-    """Check the dependencies of backend ``(kind, name)`` and instantiate it with ``options``."""
+    """Check the dependencies and options of backend ``(kind, name)`` and instantiate it.
+
+    :raises ImportError: naming the pip install of a missing dependency.
+    :raises ValueError: for an unknown name or option (listing the known ones).
+    """
     cls = get_class(kind, name)
     check_requirements(cls)
+    check_options(kind, name, options)
     return cls(**options)
 
 

@@ -8,6 +8,14 @@ data) and a small JSON API:
   when the file lies inside the benchmark directory (no path comes from the client);
 - ``POST /api/label`` ``{"cut_id": ..., "label": "good" | "bad" | null}`` records a label.
 
+Every request must name the server in its ``Host`` header (the bound ``host:port``, or a
+loopback name for it: ``localhost``, ``127.0.0.1``, ``[::1]``), so a page on another site cannot
+reach it through a DNS name of its own (DNS rebinding): others get 421. A ``POST`` must come from
+the page itself: an ``Origin`` (or, without one, a ``Referer``) of another site is refused with
+403, and only ``application/json`` bodies are taken (415 otherwise), which a cross-site form
+cannot send without the browser asking first. Binding to an address other than a loopback one
+logs a warning: anyone who can reach it can change labels.
+
 Labels go to ``DIR/labels.csv`` (``cut_id,label``) on every click: the whole file is rewritten to
 a temporary file and renamed, so it is never half-written; the last click on a clip wins, and
 ``null`` removes its label. Reloading the page or restarting the server shows them again.
@@ -16,10 +24,12 @@ a temporary file and renamed, so it is never half-written; the last click on a c
 import csv
 import importlib.resources
 import io
+import ipaddress
 import json
 import logging
 import mimetypes
 import os
+import socket
 import threading
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -75,12 +85,36 @@ def page_html() -> bytes:
     ).read_bytes()
 
 
+#: Host names that always mean this machine.
+LOOPBACK_NAMES = ("localhost", "127.0.0.1", "[::1]")
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (a name or an address to bind) is only reachable from this machine."""
+    if host.strip("[]") == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
 class LabelServer(ThreadingHTTPServer):
-    """The labelling server of one benchmark directory."""
+    """The labelling server of one benchmark directory.
+
+    :param allowed_hosts: more names the page may be reached by (``Host`` header values without
+        the port), e.g. the machine's name when bound to ``0.0.0.0``.
+    """
 
     daemon_threads = True
 
-    def __init__(self, bench_dir: str | Path, host: str = "127.0.0.1", port: int = 8765) -> None:
+    def __init__(
+        self,
+        bench_dir: str | Path,
+        host: str = "127.0.0.1",
+        port: int = 8765,
+        allowed_hosts: tuple[str, ...] = (),
+    ) -> None:
         self.bench_dir = Path(bench_dir).resolve()
         clips = load_clips(self.bench_dir)
         if not clips:
@@ -89,11 +123,37 @@ class LabelServer(ThreadingHTTPServer):
         self.audio = {c["cut_id"]: c.get("audio") for c in clips}
         self.store = LabelStore(self.bench_dir / "labels.csv")
         super().__init__((host, port), _Handler)
+        self.hosts = self._allowed_hosts(host, allowed_hosts)
+        if not is_loopback(host):
+            logger.warning(
+                "The labelling page is bound to %s, not a loopback address: anyone who can reach "
+                "this machine on port %d can read the clips and change labels.",
+                host,
+                self.server_address[1],
+            )
+
+    def _allowed_hosts(self, host: str, extra: tuple[str, ...]) -> frozenset[str]:
+        """``Host`` header values (``name:port``) this server answers to."""
+        port = self.server_address[1]
+        names = {host, *extra, *LOOPBACK_NAMES}
+        if not is_loopback(host):  # reached from other machines by this machine's names
+            names |= {socket.gethostname(), socket.getfqdn()}
+        names |= {f"[{n}]" for n in names if ":" in n and not n.startswith("[")}
+        return frozenset(f"{n.lower()}:{port}" for n in names)
 
     @property
     def url(self) -> str:
         host, port = self.server_address[:2]
         return f"http://{host}:{port}/"
+
+    def host_allowed(self, host: str | None) -> bool:
+        """Whether a request's ``Host`` header names this server."""
+        return host is not None and host.strip().lower() in self.hosts
+
+    def same_origin(self, origin: str) -> bool:
+        """Whether ``origin`` (an ``Origin`` header, or a ``Referer`` URL) is this page's own."""
+        parts = urlsplit(origin)
+        return parts.scheme == "http" and self.host_allowed(parts.netloc)
 
     def audio_path(self, cut_id: str) -> Path | None:
         """The audio file of a known clip, if it lies inside the benchmark directory."""
@@ -124,7 +184,35 @@ class _Handler(BaseHTTPRequestHandler):
     def _json(self, status: int, obj) -> None:
         self._send(status, json.dumps(obj, ensure_ascii=False).encode(), "application/json")
 
+    def _host_ok(self) -> bool:
+        """Refuse (421) a request whose ``Host`` does not name this server."""
+        if self.server.host_allowed(self.headers.get("Host")):
+            return True
+        self._json(HTTPStatus.MISDIRECTED_REQUEST, {"error": "unexpected Host header"})
+        return False
+
+    def _post_ok(self) -> bool:
+        """Refuse a cross-site request (403) and a body that is not JSON (415)."""
+        origin = self.headers.get("Origin")
+        referer = self.headers.get("Referer")
+        if origin is not None and not self.server.same_origin(origin):
+            self._json(HTTPStatus.FORBIDDEN, {"error": f"cross-origin request from {origin}"})
+            return False
+        if origin is None and referer is not None and not self.server.same_origin(referer):
+            self._json(HTTPStatus.FORBIDDEN, {"error": "cross-origin request (Referer)"})
+            return False
+        ctype = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+        if ctype != "application/json":
+            self._json(
+                HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
+                {"error": f"expected Content-Type application/json, got {ctype or 'none'}"},
+            )
+            return False
+        return True
+
     def do_GET(self) -> None:  # noqa: N802 - stdlib name
+        if not self._host_ok():
+            return
         path = urlsplit(self.path).path
         if path in ("/", "/index.html"):
             self._send(HTTPStatus.OK, page_html(), "text/html; charset=utf-8")
@@ -148,6 +236,8 @@ class _Handler(BaseHTTPRequestHandler):
     do_HEAD = do_GET
 
     def do_POST(self) -> None:  # noqa: N802 - stdlib name
+        if not self._host_ok() or not self._post_ok():
+            return
         if urlsplit(self.path).path != "/api/label":
             self._json(HTTPStatus.NOT_FOUND, {"error": "POST /api/label only"})
             return
@@ -172,14 +262,19 @@ class _Handler(BaseHTTPRequestHandler):
         )
 
 
-def serve(bench_dir: str | Path, host: str = "127.0.0.1", port: int = 8765) -> None:
+def serve(
+    bench_dir: str | Path,
+    host: str = "127.0.0.1",
+    port: int = 8765,
+    allowed_hosts: tuple[str, ...] = (),
+) -> None:
     """Serve the labelling page of ``bench_dir`` until interrupted.
 
     Example::
 
         serve("bench-out", port=8765)   # open http://127.0.0.1:8765/
     """
-    server = LabelServer(bench_dir, host, port)
+    server = LabelServer(bench_dir, host, port, allowed_hosts)
     print(f"Labelling {len(server.clips)} clips of {bench_dir} at {server.url}")
     print(f"Labels are saved to {server.store.path} as you click. Ctrl-C to stop.")
     try:

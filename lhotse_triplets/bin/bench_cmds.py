@@ -48,8 +48,10 @@ def run(config: str, output_dir: str, overrides: tuple[str]) -> None:
     from lhotse_triplets.bench.report import write_report
     from lhotse_triplets.bench.run import run_bench
     from lhotse_triplets.config import BenchConfig, load_config
+    from lhotse_triplets.preflight import preflight
 
     cfg = load_config(config, overrides, schema=BenchConfig)
+    preflight(cfg, output_dir)
     result = run_bench(cfg, output_dir, report=False)
     _echo_report(write_report(output_dir, cfg=cfg))
     from tabulate import tabulate
@@ -195,12 +197,19 @@ def calibrate(
 @BENCH_DIR
 @click.option("--host", default="127.0.0.1", help="Address to listen on (local only by default).")
 @click.option("--port", type=int, default=8765, help="Port (0: any free port).")
-def label(bench_dir: str, host: str, port: int) -> None:
+@click.option(
+    "--allow-host",
+    "allowed_hosts",
+    multiple=True,
+    help="Another host name the page is opened by (e.g. this machine's name with --host "
+    "0.0.0.0); requests naming other hosts are refused.",
+)
+def label(bench_dir: str, host: str, port: int, allowed_hosts: tuple[str, ...]) -> None:
     """Serve a page to audition clips and label them good/bad (saved to DIR/labels.csv)."""
     from lhotse_triplets.bench.label import serve
 
     try:
-        serve(bench_dir, host=host, port=port)
+        serve(bench_dir, host=host, port=port, allowed_hosts=allowed_hosts)
     except (ValueError, OSError) as e:
         raise click.ClickException(str(e)) from None
 

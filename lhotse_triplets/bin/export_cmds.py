@@ -111,6 +111,7 @@ def run_export(
     """
     from lhotse_triplets.engine import read_cuts
     from lhotse_triplets.export import get_exporter
+    from lhotse_triplets.preflight import check_output_dir
 
     failures: list[Failure] = []
     options = command_options(
@@ -121,6 +122,7 @@ def run_export(
         settings={"source": str(input_path)},
         on_failure=failures.append,
     )
+    check_output_dir(output_dir, subdirs=())
     result = get_exporter(name)(read_cuts(input_path), output_dir, options)
     click.echo(str(result))
     for failure in failures[:SHOWN_FAILURES]:
@@ -150,8 +152,10 @@ def command_options(
     from lhotse_triplets.config import load_config, scoped_overrides
     from lhotse_triplets.errors import read_failures
     from lhotse_triplets.export import ExportOptions
+    from lhotse_triplets.preflight import check_export
 
     cfg = load_config(config_file, scoped_overrides(pairs, "export"))
+    check_export(cfg)
     options = ExportOptions.for_run(cfg, progress=True, **runtime)
     if overwrite:
         options.overwrite = True

@@ -18,7 +18,12 @@ def voices(engines: tuple[str, ...], languages: tuple[str, ...], catalog: str | 
     from tabulate import tabulate
 
     from lhotse_triplets.backends.registry import available
+    from lhotse_triplets.config import language_problem
     from lhotse_triplets.voices import VoiceCatalog
+
+    for language in languages:
+        if (problem := language_problem(language)) is not None:
+            raise click.BadParameter(f"{language!r}: {problem}", param_hint="--language")
 
     for engine in engines:
         if engine not in available("tts"):

@@ -1,7 +1,9 @@
 """The labelling page: served locally, driven in headless Chromium (Playwright)."""
 
 import csv
+import http.client
 import json
+import logging
 import shutil
 import threading
 import urllib.error
@@ -9,7 +11,7 @@ import urllib.request
 
 import pytest
 
-from lhotse_triplets.bench.label import LabelServer, LabelStore
+from lhotse_triplets.bench.label import LabelServer, LabelStore, is_loopback
 from lhotse_triplets.bench.run import run_bench
 
 from .conftest import dummy_bench_config
@@ -75,6 +77,86 @@ def test_label_api_validates_and_serves_only_clip_audio(bench_dir):
         assert read_csv(bench_dir / "labels.csv") == {}
     finally:
         stop(server)
+
+
+def raw_request(server, method, path, body=b"", headers=None) -> tuple[int, dict]:
+    """A request with exactly the headers given (``Host`` included), as a hostile page sends."""
+    host, port = server.server_address[:2]
+    conn = http.client.HTTPConnection(host, port, timeout=10)
+    try:
+        conn.putrequest(method, path, skip_host=True, skip_accept_encoding=True)
+        for name, value in (headers or {}).items():
+            conn.putheader(name, value)
+        conn.putheader("Content-Length", str(len(body)))
+        conn.endheaders(body)
+        response = conn.getresponse()
+        return response.status, json.loads(response.read() or b"{}")
+    finally:
+        conn.close()
+
+
+def label_body(cut_id, label="bad") -> bytes:
+    return json.dumps({"cut_id": cut_id, "label": label}).encode()
+
+
+def test_cross_site_requests_cannot_change_labels(bench_dir):
+    server = start(bench_dir)
+    try:
+        host = f"127.0.0.1:{server.server_address[1]}"
+        cut_id = json.loads(urllib.request.urlopen(server.url + "api/clips").read())["clips"][0][
+            "cut_id"
+        ]
+        json_type = {"Content-Type": "application/json"}
+        # The attack of the issue: a foreign page's form posting text/plain with its Origin.
+        refused = [
+            ({"Host": host, "Origin": "http://evil.example", **json_type}, 403),
+            ({"Host": host, "Origin": "null", **json_type}, 403),
+            ({"Host": host, "Origin": "https://127.0.0.1:1", **json_type}, 403),
+            ({"Host": host, "Referer": "http://evil.example/page", **json_type}, 403),
+            ({"Host": host, "Content-Type": "text/plain"}, 415),
+            ({"Host": host, "Origin": f"http://{host}", "Content-Type": "text/plain"}, 415),
+            ({"Host": host}, 415),
+            ({"Host": f"evil.example:{server.server_address[1]}", **json_type}, 421),
+            ({"Host": "127.0.0.1:1", **json_type}, 421),
+            ({**json_type}, 421),  # no Host at all
+        ]
+        for headers, status in refused:
+            got, body = raw_request(server, "POST", "/api/label", label_body(cut_id), headers)
+            assert (got, "error" in body) == (status, True), headers
+        assert not (bench_dir / "labels.csv").exists()  # nothing was recorded
+        # A rebinding page reads nothing either: GETs check Host too.
+        assert raw_request(server, "GET", "/api/clips", headers={"Host": "evil.example"})[0] == 421
+        # The page itself: same origin (any loopback name for the port), JSON body.
+        port = server.server_address[1]
+        for own in (host, f"localhost:{port}", f"[::1]:{port}"):
+            headers = {"Host": own, "Origin": f"http://{own}", **json_type}
+            assert raw_request(server, "POST", "/api/label", label_body(cut_id), headers)[0] == 200
+        headers = {
+            "Host": host,
+            "Referer": f"http://{host}/",
+            **{"Content-Type": "application/json; charset=utf-8"},
+        }
+        assert (
+            raw_request(server, "POST", "/api/label", label_body(cut_id, "good"), headers)[0] == 200
+        )
+        assert read_csv(bench_dir / "labels.csv") == {cut_id: "good"}
+    finally:
+        stop(server)
+
+
+def test_non_loopback_binding_warns(bench_dir, caplog):
+    assert is_loopback("127.0.0.1") and is_loopback("localhost") and is_loopback("::1")
+    assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.4")
+    with caplog.at_level(logging.WARNING, logger="lhotse_triplets.bench.label"):
+        stop(start(bench_dir))
+    assert not caplog.records
+    with caplog.at_level(logging.WARNING, logger="lhotse_triplets.bench.label"):
+        server = LabelServer(bench_dir, "0.0.0.0", 0, allowed_hosts=("labels.lan",))
+        server.server_close()
+    assert any("not a loopback address" in r.getMessage() for r in caplog.records)
+    port = server.server_address[1]
+    assert server.host_allowed(f"labels.lan:{port}") and server.host_allowed(f"localhost:{port}")
+    assert not server.host_allowed(f"evil.example:{port}")
 
 
 def test_label_store_survives_reopen(tmp_path):

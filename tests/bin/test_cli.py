@@ -1,6 +1,7 @@
 """The CLI as the README shows it: every command's --help, the stage commands over the run
 config schema (KEY=VALUE), and every step from prepare to export on the dummy backends."""
 
+import gzip
 import re
 
 import pytest
@@ -187,7 +188,9 @@ def test_export_shar_question_and_rejected_flags(tmp_path):
     invoke("gate", tmp_path / "q", tmp_path / "g", "min_mos=4.9")  # dummy MOS ~2.4: all rejected
     n = sum(1 for _ in read_cuts(tmp_path / "g"))
     invoke("export", "shar", tmp_path / "g", tmp_path / "none")
-    assert not list((tmp_path / "none" / "shar").glob("cuts.*"))
+    # Nothing kept: an empty (valid) export, no cut in it.
+    shards = list((tmp_path / "none" / "shar").glob("cuts.*"))
+    assert not any(gzip.decompress(p.read_bytes()).strip() for p in shards)
     invoke(
         "export", "shar", tmp_path / "g", tmp_path / "all", "include_rejected=true", "question=''"
     )
@@ -198,6 +201,60 @@ def test_export_shar_question_and_rejected_flags(tmp_path):
 
 def test_bad_input_is_one_line_naming_it(gated, tmp_path):
     out = invoke("export", "nemo", gated, tmp_path / "x(1)", ok=False)
-    assert out.startswith("Error: ValueError: Export path") and "Traceback" not in out
+    assert out.startswith("Error: Export path") and "Traceback" not in out
+    assert len(out.strip().splitlines()) == 1
     out = invoke("export", "shar", gated, tmp_path / "e", "shard_size=many", ok=False)
-    assert out.startswith("Error: ValueError: Invalid configuration") and "shard_size" in out
+    assert out.strip() == (
+        "Error: export.shard_size: Value 'many' of type 'str' could not be converted to Integer "
+        "(from override export.shard_size=many)"
+    )
+
+
+def test_library_errors_are_one_line_and_verbose_shows_them(tmp_path, monkeypatch):
+    """A torn gzip manifest (EOFError: click alone prints only "Aborted!"), a bad argument, a
+    permission error: one ``Error:`` line each, exit status 1; ``-v`` raises instead."""
+    invoke("prepare", "sample", tmp_path / "p", "-n", 1)
+    manifest = tmp_path / "p" / "llava_instruct_cuts_train.jsonl.gz"
+    torn = tmp_path / "torn.jsonl.gz"
+    torn.write_bytes(gzip.compress(manifest.read_bytes() * 20)[:-40])
+    runner = CliRunner()
+    result = runner.invoke(cli, ["rephrase", str(torn), str(tmp_path / "r")])
+    lines = result.output.strip().splitlines()
+    assert result.exit_code == 1 and len(lines) == 1 and lines[0].startswith("Error: "), lines
+    assert "Aborted" not in result.output
+    result = runner.invoke(cli, ["-v", "rephrase", str(torn), str(tmp_path / "r2")])
+    assert result.exit_code == 1 and result.exception is not None
+
+    out = invoke("rephrase", tmp_path / "missing.jsonl.gz", tmp_path / "x", ok=False)
+    assert len(out.strip().splitlines()) == 1 and "'IN'" in out and "missing" in out
+
+    def denied(*args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(tmp_path / "r3"))
+
+    monkeypatch.setattr("tempfile.mkstemp", denied)
+    out = invoke("rephrase", manifest, tmp_path / "r3", ok=False)
+    assert out.strip() == (
+        f"Error: output directory {tmp_path / 'r3'}: cannot write there (Permission denied; "
+        f"from -o {tmp_path / 'r3'})"
+    )
+
+
+def test_error_line_formats():
+    import errno
+    import zlib
+
+    from lhotse_triplets.bin.cli import error_line
+
+    assert error_line(ValueError("shard_size: must be >= 1\n  (got 0)")) == (
+        "shard_size: must be >= 1; (got 0)"
+    )
+    assert error_line(OSError(errno.ENOSPC, "No space left on device", "/o/x")) == (
+        "OSError: /o/x: No space left on device"
+    )
+    assert error_line(EOFError("Compressed file ended")) == "EOFError: Compressed file ended"
+    assert error_line(zlib.error("Error -3")) == "error: Error -3"
+
+
+def test_voices_rejects_unknown_language_codes():
+    out = invoke("voices", "-e", "dummy", "-l", "english", ok=False)
+    assert "english" in out and "ISO 639-1" in out
