@@ -71,3 +71,14 @@ def redact(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [redact(item) for item in value]
     return value
+
+
+def is_redacted(value: Any) -> bool:
+    """Whether ``value`` is what :func:`redact` put in place of a secret or a reference."""
+    return isinstance(value, str) and (value == REDACTED or value.startswith("<reference sha1:"))
+
+
+def without_redacted(options: Mapping[str, Any]) -> dict[str, Any]:
+    """``options`` without the entries :func:`redact` hid (a backend then reads its secret from
+    its environment variable; references must be given again, e.g. through a voice catalog)."""
+    return {k: v for k, v in options.items() if not is_redacted(v)}

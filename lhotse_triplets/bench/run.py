@@ -13,7 +13,10 @@ Every stage runs through the configured executor (``engine``), so a killed run r
 it stopped, and a grid extended with an engine or a language only runs the new cells. Changing
 the prompts or voices of an existing cell is refused (use a new DIR).
 
-Clip ids are ``{engine}-{lang}-{prompt_id}-{voice}``.
+Clip ids are ``{engine}-{lang}-{prompt_id}-{voice}``, where ``prompt_id`` is the prompt's
+``uid``/``sid`` made a safe file name (:func:`~lhotse_triplets.paths.safe_name`: unchanged when it
+already is one; the original is kept in ``custom[fields.CONVERSATION_ID]``), and every clip path
+is checked to lie under DIR before anything is synthesized.
 """
 
 import json
@@ -32,6 +35,9 @@ from lhotse_triplets.bench.prompts import load_prompts, prompt_file
 from lhotse_triplets.config import BenchConfig, BenchEngineConfig, to_yaml
 from lhotse_triplets.cuts import make_prompt_cut
 from lhotse_triplets.engine import Executor, StageReport, get_executor, shard_cuts
+from lhotse_triplets.errors import ItemError
+from lhotse_triplets.paths import inside, safe_name
+from lhotse_triplets.redact import redact
 from lhotse_triplets.transforms.registry import build_stage
 from lhotse_triplets.transforms.synthesize import Synthesize
 
@@ -175,11 +181,29 @@ def _cell(
     cell = Cell(label, language, spec, voices)
     per_prompt = rotate_voices(len(prompts), voices, cfg.voices_per_prompt)
     for (pid, text), vs in zip(prompts, per_prompt):
-        cut_id = f"{label}-{language}-{pid}"
+        cut_id = f"{label}-{language}-{safe_name(pid)}"
         custom = {fields.CONVERSATION_ID: pid, fields.TURN: 0, fields.USER_TEXT: text}
         cell.cuts.append(make_prompt_cut(cut_id, text, language, custom))
         cell.assignments[cut_id] = vs
     return cell
+
+
+def check_clip_paths(cell: Cell, out: Path, audio_format: str) -> None:
+    """Refuse a cell whose clips (``DIR/audio/<engine>/<lang>/<voice>/<clip id>.<format>``) would
+    be written outside ``out`` (a language or voice name such as ``..`` or ``a/../../b``).
+
+    :raises ValueError: naming the cell and the path.
+    """
+    audio_dir = out / "audio" / cell.engine / cell.language
+    for cut_id, voices in cell.assignments.items():
+        for voice in voices:
+            clip = audio_dir / voice / f"{safe_name(f'{cut_id}-{voice}')}.{audio_format}"
+            try:
+                inside(clip, out, what="bench clip")
+            except ItemError as e:
+                raise ValueError(f"bench cell {cell.key}: {e.reason}") from None
+            except (OSError, ValueError, RuntimeError) as e:
+                raise ValueError(f"bench cell {cell.key}: clip path {clip} ({e})") from None
 
 
 def _prompts_for(cfg: BenchConfig, language: str) -> list[tuple[str, str]]:
@@ -199,7 +223,8 @@ def _check_grid(prompt_dir: Path, cell: Cell) -> None:
     """Record the cell's grid; refuse a directory made with another one."""
     grid = {"engine": cell.engine, "language": cell.language, "voices": cell.voices}
     grid["assignments"] = cell.assignments
-    grid["backend"] = {"name": cell.spec.name, "options": cell.spec.options}
+    # Redacted: grid.json is shared with reports and selections (no api_key, no references).
+    grid["backend"] = {"name": cell.spec.name, "options": redact(cell.spec.options)}
     path = prompt_dir / "grid.json"
     if path.exists():
         old = json.loads(path.read_text())
@@ -252,6 +277,7 @@ def _synthesize_cell(
         audio_format=cfg.audio_format,
         batch_size=cfg.batch_size,
     )
+    stage.item_timeout = cfg.engine.item_timeout
     t0 = time.perf_counter()
     logger.info("bench: synthesize %s (%d prompts)", cell.key, len(cell.cuts))
     synth_dir = out / "synthesize" / cell.engine / cell.language
@@ -273,6 +299,8 @@ def run_bench(
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     cells = plan_grid(cfg)
+    for cell in cells:
+        check_clip_paths(cell, out, cfg.audio_format)
     (out / "config.yaml").write_text(to_yaml(cfg))
     executor = get_executor(cfg.engine, progress=progress)
     result = BenchRun()

@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 
 from lhotse_triplets.bench.report import collect_clips, language_tables, load_gate
+from lhotse_triplets.redact import without_redacted
 from lhotse_triplets.selection import write_selection
 
 
@@ -62,7 +63,9 @@ def select_engines(
         entry = {
             "engine": grid.get("name", best["engine"]),
             "label": best["engine"],
-            "options": grid.get("options", {}),
+            # Secrets and references were redacted in grid.json: left out here (a backend reads
+            # its key from the environment; references come from a voice catalog).
+            "options": without_redacted(grid.get("options", {})),
             "voices": [v["voice"] for v in voices],
             "good_ratio": _round(best["good_ratio"]),
             "mos": _round(best["mos"], 3),
