@@ -7,7 +7,7 @@ problem for ``failed.jsonl`` and summaries:
 - ``control_characters``: control characters other than tab / newline (``\\x07``, ``\\x00``...);
 - ``no_speakable_text``: no letter or digit at all (empty, zero-width-only, emoji-only, dots);
 - ``wrong_script``: letters mostly in another script than the language's (Latin for en/fr/de...,
-  kana with kanji for ja, Han for zh; other languages are not checked);
+  kana with kanji for ja, Han without kana for zh; other languages are not checked);
 - ``prompt_too_long`` / ``answer_too_long``: longer than the configured cap, in characters.
 
 Example::
@@ -59,6 +59,8 @@ def script_reason(text: str, language: str) -> str | None:
     elif lang == "ja":
         share, script = (counts["kana"] + counts["han"]) / letters, "Japanese (kana/kanji)"
     elif lang == "zh":
+        if counts["kana"]:  # kana never writes Chinese: this is Japanese
+            return f"wrong_script: {counts['kana']} kana in Chinese"
         share, script = counts["han"] / letters, "Chinese (Han)"
     else:
         return None

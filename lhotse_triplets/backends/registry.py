@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from lhotse_triplets.redact import redact
 from lhotse_triplets.registry import Registry
 
 KINDS = ("tts", "asr", "embed", "mos", "llm")
@@ -182,3 +183,7 @@ class BackendSpec:
 
     def build(self) -> Any:
         return build(self.kind, self.name, **dict(self.options))
+
+    def __repr__(self) -> str:
+        # Specs end up in logs and error messages: no api keys, no cloning references there.
+        return f"BackendSpec({self.kind!r}, {self.name!r}, {redact(self.options)!r})"
