@@ -17,8 +17,8 @@ run by the executor ``engine`` names; a rerun with the same DIR resumes (finishe
 skipped, torn ones and the temporary files of a killed run are cleaned up), whichever executor
 ran them.
 
-A rerun whose configuration changed a step's outputs (:data:`STEP_KEYS`; ``engine.*`` never
-does, the export is always redone) refuses with :class:`ConfigChanged`, naming the keys, unless
+A rerun whose configuration changed a step's outputs (:data:`STEP_KEYS`, and the content of the
+files of :data:`FILE_KEYS`; ``engine.*`` never does, the export is always redone) refuses with :class:`ConfigChanged`, naming the keys, unless
 ``force_recompute`` names that step or an earlier one: that step and every later one are then
 recomputed (only the files the run wrote for them are deleted). ``retry_failed`` redoes the
 shards that have failed items in a stage (whole shards, each replaced atomically, and the same
@@ -28,6 +28,7 @@ Whatever stops a run, ``summary.json`` (with ``stopped``: the step and the reaso
 ``failed.jsonl`` are written before the error propagates.
 """
 
+import hashlib
 import json
 import logging
 import time
@@ -71,6 +72,12 @@ STEP_KEYS: dict[str, tuple[str, ...]] = {
     "synthesize": ("synthesize",),
     "score": ("score",),
     "gate": ("gate",),
+}
+#: Keys naming files whose content a step's outputs depend on (step of each).
+FILE_KEYS = {
+    "rephrase.translation_files": "rephrase",
+    "synthesize.selection": "synthesize",
+    "gate.calibrated": "gate",
 }
 #: Keys (last part of the dotted name) that change how work is batched, never its outputs.
 NEUTRAL_KEYS = frozenset({"batch_size"})
@@ -139,9 +146,28 @@ def step_settings(cfg: PipelineConfig) -> dict[str, dict[str, Any]]:
         3.0
     """
     plain = json.loads(json.dumps(redact(_plain(cfg)), default=str))
-    return {
+    settings = {
         step: dict(_flatten({key: plain[key] for key in keys})) for step, keys in STEP_KEYS.items()
     }
+    for key, step in FILE_KEYS.items():
+        value = settings[step].get(key)
+        if value:  # the file's content counts, not only its name
+            paths = value if isinstance(value, list) else [value]
+            settings[step][f"{key} (content)"] = [_content_digest(Path(p)) for p in paths]
+    return settings
+
+
+def _content_digest(path: Path) -> str:
+    """SHA-1 (12 hex digits) of a file's bytes, or of a folder's files (names and bytes)."""
+    digest = hashlib.sha1()
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    for file in files:
+        digest.update(str(file.relative_to(path) if path.is_dir() else "").encode())
+        try:
+            digest.update(file.read_bytes())
+        except OSError:
+            return "(unreadable)"
+    return digest.hexdigest()[:12]
 
 
 def _flatten(value: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
@@ -226,7 +252,7 @@ def forget_steps(out: Path, first: str) -> None:
             (out / "prompts" / ".completed").unlink(missing_ok=True)
         else:
             if step == "synthesize":
-                _remove_audio(out)
+                _remove_audio(out / "synthesize", out / "audio")
             _remove_shards(out / step)
         state.pop(step, None)
         logger.info("Recomputing %s: removed its outputs from %s", step, out)
@@ -241,17 +267,41 @@ def _remove_shards(stage_dir: Path) -> None:
         path.unlink()
 
 
-def _remove_audio(out: Path) -> None:
-    """Delete the audio files the synthesize shards of ``out`` point to (inside ``out/audio``)."""
-    root = (out / "audio").resolve()
-    if not list_shards(out / "synthesize"):
+def _remove_audio(stage_dir: Path, audio_dir: Path) -> None:
+    """Delete the audio files the synthesize shards in ``stage_dir`` point to (only those inside
+    ``audio_dir``)."""
+    root = audio_dir.resolve()
+    if not list_shards(stage_dir):
         return
-    for cut in read_cuts(out / "synthesize"):
+    for cut in read_cuts(stage_dir):
         for source in getattr(cut.recording, "sources", None) or []:
             path = Path(source.source).resolve() if source.type == "file" else None
             if path is not None and path.is_relative_to(root):
                 path.unlink(missing_ok=True)
-    remove_temporary(out / "audio", recursive=True)
+    remove_temporary(audio_dir, recursive=True)
+
+
+def check_stage_dir(out: Path, name: str, cfg: PipelineConfig, force: bool = False) -> None:
+    """What a stage command does before it runs ``name`` into its own directory ``out``: refuse
+    (:class:`ConfigChanged`, naming the keys) when ``out`` was made with other keys of the stage,
+    unless ``force``: then the stage's outputs in ``out`` (and the audio they point to) are
+    deleted and redone. The stage's keys are recorded in ``out/steps.json``."""
+    settings = step_settings(cfg)[name]
+    state = _load_state(out)
+    diff = changed_keys(state[name], settings) if name in state else []
+    if diff and not force:
+        raise ConfigChanged(
+            f"{out} was made with another configuration ({'; '.join(diff)}): rerun with "
+            "--force-recompute to redo it, or use a new output directory"
+        )
+    if force and out.is_dir():
+        if name == "synthesize":
+            _remove_audio(out, out / "audio")
+        _remove_shards(out)
+        logger.info("Recomputing %s: removed its outputs from %s", name, out)
+    out.mkdir(parents=True, exist_ok=True)
+    state[name] = settings
+    _save_state(out, state)
 
 
 def retry_failed_shards(out: Path) -> dict[str, list[str]]:

@@ -58,27 +58,37 @@ def _stage_command(name: str) -> click.Command:
     @click.argument("output_dir", metavar="OUT", type=click.Path())
     @CONFIG
     @RETRY_FAILED
+    @click.option(
+        "--force-recompute",
+        is_flag=True,
+        help="Redo OUT from scratch (deleting only the files this stage wrote there): needed "
+        "when the stage's configuration changed since OUT was made.",
+    )
     @OVERRIDES
     def command(
         input_path: str,
         output_dir: str,
         config_file: str | None,
         retry_failed: bool,
+        force_recompute: bool,
         overrides: tuple[str, ...],
     ) -> None:
         from lhotse_triplets.config import load_config, scoped_overrides
         from lhotse_triplets.engine import RunError
 
         cfg = load_config(config_file, scoped_overrides(overrides, name))
+        out = Path(output_dir)
         try:
-            _run_stage(name, cfg, input_path, Path(output_dir), retry_failed)
+            _run_stage(name, cfg, input_path, out, retry_failed, force_recompute)
         except RunError as e:
             raise click.ClickException(str(e)) from None
 
     return command
 
 
-def _run_stage(name: str, cfg: Any, input_path: str, out: Path, retry_failed: bool) -> None:
+def _run_stage(
+    name: str, cfg: Any, input_path: str, out: Path, retry_failed: bool, force: bool = False
+) -> None:
     """The body of a stage command: preflight, shards, executor, report; a stage whose every
     item failed is an error (exit status 1)."""
     from lhotse_triplets.engine import (
@@ -89,11 +99,13 @@ def _run_stage(name: str, cfg: Any, input_path: str, out: Path, retry_failed: bo
         shard_inputs,
         unmark_failed_shards,
     )
+    from lhotse_triplets.pipeline import check_stage_dir
     from lhotse_triplets.preflight import preflight
     from lhotse_triplets.transforms.registry import build_stage
     from lhotse_triplets.transforms.rephrase import rephrase_report
 
     preflight(cfg, out, steps=[name])
+    check_stage_dir(out, name, cfg, force=force)
     stage = build_stage(name, cfg, run_dir=out, stage_dir=out)
     try:
         shards = shard_inputs(input_path, out / ".input", cfg.shard_size)

@@ -179,6 +179,35 @@ def test_secrets_do_not_count_and_references_do():
     assert ref["gate"] == ref2["gate"]
 
 
+def test_the_content_of_files_a_step_reads_counts(tmp_path):
+    gate_file = tmp_path / "gate.json"
+    gate_file.write_text('{"threshold": 0.5}')
+    cfg = load_config(overrides=[f"gate.calibrated={gate_file}"])
+    before = step_settings(cfg)
+    gate_file.write_text('{"threshold": 0.7}')  # same path, new calibration
+    after = step_settings(cfg)
+    assert before["gate"] != after["gate"] and before["synthesize"] == after["synthesize"]
+    assert "gate.calibrated (content)" in before["gate"]
+
+
+def test_a_stage_command_refuses_a_changed_config_and_force_redoes_it(finished, tmp_path):
+    out = tmp_path / "gate-again"
+    score = finished / "score"
+    code, output = invoke("gate", score, out, "min_mos=2.0")
+    assert code == 0, output
+    code, output = invoke("gate", score, out, "min_mos=2.0")  # unchanged: resumes
+    assert code == 0 and "3 of 3 shards already done" in output, output
+    code, output = invoke("gate", score, out, "min_mos=4.5")
+    assert code == 1
+    [line] = error_lines(output)
+    assert "gate.min_mos: 2.0 -> 4.5" in line and "--force-recompute" in line
+    (out / "notes.txt").write_text("mine")
+    code, output = invoke("gate", score, out, "min_mos=4.5", "--force-recompute")
+    assert code == 0 and "0 of 3 shards already done" in output, output
+    assert (out / "notes.txt").read_text() == "mine"
+    assert len(list(read_cuts(out))) == len(list(read_cuts(score)))
+
+
 # --- failed items retried -------------------------------------------------------------------------
 
 
