@@ -103,6 +103,7 @@ def control_bench(
 
     from lhotse_triplets.config import BenchConfig, load_config
     from lhotse_triplets.engine import get_executor, read_cuts
+    from lhotse_triplets.redact import without_redacted
     from lhotse_triplets.transforms.registry import build_stage
 
     bench_dir, output_dir = Path(bench_dir), Path(output_dir)
@@ -110,6 +111,9 @@ def control_bench(
     if not source.is_dir():
         raise ValueError(f"{bench_dir} has no synthesized clips of {engine}/{language}")
     cfg = load_config(bench_dir / "config.yaml", schema=BenchConfig)
+    for backend in (cfg.score.asr, cfg.score.embed, cfg.score.mos):
+        if backend is not None:  # config.yaml hides secrets: backends read them from their env
+            backend.options = without_redacted(backend.options)
     spoken = [c for _, c in zip(range(num_clips), read_cuts(source))]
     cuts, labels = build_control_set(spoken, output_dir / "audio" / "control" / language)
     synth_dir = output_dir / "synthesize" / "control" / language
