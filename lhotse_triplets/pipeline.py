@@ -18,9 +18,10 @@ skipped, torn ones and the temporary files of a killed run are cleaned up), whic
 ran them.
 
 A rerun whose configuration changed a step's outputs (:data:`STEP_KEYS`, and the content of the
-files of :data:`FILE_KEYS`; ``engine.*`` never does, the export is always redone) refuses with :class:`ConfigChanged`, naming the keys, unless
-``force_recompute`` names that step or an earlier one: that step and every later one are then
-recomputed (only the files the run wrote for them are deleted). ``retry_failed`` redoes the
+files of :data:`FILE_KEYS`; ``engine.*`` never does, the export is always redone) refuses with
+:class:`ConfigChanged`, naming the keys, unless ``force_recompute`` names that step or an earlier
+one: that step and every later one are then recomputed (only the files the run wrote for them
+are deleted). ``retry_failed`` redoes the
 shards that have failed items in a stage (whole shards, each replaced atomically, and the same
 shards in the later stages); items the recipe could not use are bad data, never retried.
 
