@@ -47,6 +47,20 @@ class EmbedBackend(Protocol):
 
 
 @runtime_checkable
+class SpeakerBackend(Protocol):
+    """Speaker embeddings: one vector per clip, close for clips of the same speaker.
+
+    ``embed`` takes mono float32 clips at :attr:`sampling_rate` and returns an ``(N, D)`` float32
+    array, one row per clip, L2-normalised (so cosine similarity is a dot product).
+    """
+
+    @property
+    def sampling_rate(self) -> int: ...
+
+    def embed(self, audios: Sequence[np.ndarray]) -> np.ndarray: ...
+
+
+@runtime_checkable
 class MOSBackend(Protocol):
     """Reference-free naturalness (MOS, 1..5) of float32 mono audio at ``sampling_rate``."""
 

@@ -19,7 +19,7 @@ from typing import Any
 from lhotse_triplets.redact import redact
 from lhotse_triplets.registry import Registry
 
-KINDS = ("tts", "asr", "embed", "mos", "llm")
+KINDS = ("tts", "asr", "embed", "mos", "llm", "speaker")
 
 #: Modules that hold the built-in backends; imported on first lookup so that registering
 #: never imports heavy libraries (backends import those in ``__init__``).

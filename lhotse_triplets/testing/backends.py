@@ -128,6 +128,28 @@ class DummyMOS:
         ]
 
 
+@register("speaker", "dummy")
+class DummySpeaker:
+    """Mean log energy in ``bands`` frequency bands, centred and L2-normalised: clips of one
+    synthetic "speaker" (the same pitch and timbre) lie close, others apart. Tests only."""
+
+    requires: list = []
+    sampling_rate = SR
+
+    def __init__(self, bands: int = 32) -> None:
+        self.bands = bands
+
+    def embed(self, audios: Sequence[np.ndarray]) -> np.ndarray:
+        out = np.zeros((len(audios), self.bands), dtype=np.float32)
+        for i, audio in enumerate(audios):
+            spectrum = np.abs(np.fft.rfft(np.asarray(audio, dtype=np.float64), n=4096))
+            energy = np.array([b.sum() for b in np.array_split(spectrum**2, self.bands)])
+            vec = np.log(energy + 1e-6)
+            out[i] = vec - vec.mean()
+        norms = np.linalg.norm(out, axis=1, keepdims=True)
+        return out / np.maximum(norms, 1e-9)
+
+
 # --- fault injection -------------------------------------------------------------------------
 # Backends that break their contract on purpose, for the reliability tests. Registered like the
 # dummy ones, so that spawned worker processes build them by name. Never use them for real data.
