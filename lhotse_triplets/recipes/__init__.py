@@ -20,6 +20,7 @@ _LAZY = {
     "prepare_llava_instruct": "lhotse_triplets.recipes.llava_instruct",
     "prepare_sample": "lhotse_triplets.recipes.sample",
     "generate_sample_corpus": "lhotse_triplets.recipes.sample",
+    "prepare_speaker_set": "lhotse_triplets.recipes.speakers",
 }
 
 
@@ -34,5 +35,6 @@ __all__ = [
     "prepare_llava_instruct",
     "prepare_manifest",
     "prepare_sample",
+    "prepare_speaker_set",
     "recipe",
 ]

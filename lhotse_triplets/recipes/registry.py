@@ -25,6 +25,7 @@ from lhotse_triplets.registry import Registry
 _BUILTIN_MODULES = (
     "lhotse_triplets.recipes.llava_instruct",
     "lhotse_triplets.recipes.sample",
+    "lhotse_triplets.recipes.speakers",
 )
 
 PrepareFunction = Callable[..., CutSet]
