@@ -159,6 +159,28 @@ def test_non_loopback_binding_warns(bench_dir, caplog):
     assert not server.host_allowed(f"evil.example:{port}")
 
 
+def test_label_command_passes_allow_host_to_the_server(bench_dir, monkeypatch):
+    """`bench label --allow-host NAME` (the README's flag) reaches the server's allowed hosts."""
+    from click.testing import CliRunner
+
+    import lhotse_triplets.bench.label as label_module
+    from lhotse_triplets.bin.cli import cli
+
+    made = []
+
+    def serve_once(bench_dir, host, port, allowed_hosts=()):
+        made.append(LabelServer(bench_dir, host, port, allowed_hosts))
+        made[-1].server_close()
+
+    monkeypatch.setattr(label_module, "serve", serve_once)
+    args = ["bench", "label", str(bench_dir), "--port", "0", "--allow-host", "labels.lan"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    port = made[0].server_address[1]
+    assert made[0].host_allowed(f"labels.lan:{port}")
+    assert not made[0].host_allowed(f"evil.example:{port}")
+
+
 def test_label_store_survives_reopen(tmp_path):
     store = LabelStore(tmp_path / "labels.csv")
     store.set("a", "good")

@@ -390,6 +390,40 @@ def test_cli(corpus, tmp_path) -> None:
     assert runner.invoke(cli, ["prepare", "speakers", "--help"]).exit_code == 0
 
 
+def test_cli_encoder_options_distance_and_indextts(corpus, tmp_path) -> None:
+    """The options the README shows: encoder options, the distance, IndexTTS checkpoints."""
+    path, _ = corpus
+    runner = CliRunner()
+    args = ["prepare", "speakers", str(path)]
+    out = tmp_path / "options"
+    result = runner.invoke(
+        cli,
+        [*args, str(out), "--speaker-from-folder", "--embedder", "dummy"]
+        + ["--embedder-options", "bands=16", "--distance", "euclidean"],
+    )
+    assert result.exit_code == 0, result.output
+    for entry in json.loads((out / "speaker_info.json").read_text()):
+        assert np.load(entry["medoid_condition"]).shape == (16,)  # the option reached the encoder
+    result = runner.invoke(
+        cli,
+        [*args, str(tmp_path / "bad"), "--speaker-from-folder", "--embedder", "dummy"]
+        + ["--embedder-options", "colour=red"],
+    )
+    assert result.exit_code == 1
+    [line] = [x for x in result.output.splitlines() if x.startswith("Error")]
+    assert "colour" in line and "bands" in line
+    checkpoints = tmp_path / "checkpoints"
+    checkpoints.mkdir()
+    result = runner.invoke(
+        cli,
+        [*args, str(tmp_path / "itts"), "--speaker-from-folder", "--embedder", "dummy"]
+        + ["--indextts-checkpoints", str(checkpoints)],
+    )
+    assert result.exit_code == 1
+    [line] = [x for x in result.output.splitlines() if x.startswith("Error")]
+    assert "index-tts" in line and "pip install" in line
+
+
 @pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="needs espeak-ng")
 def test_reference_audio_never_reaches_the_export(prepared, tmp_path) -> None:
     """Synthesize with the set's catalog as cloning references and export Shar: no byte, path

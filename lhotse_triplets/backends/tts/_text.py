@@ -14,13 +14,12 @@ from typing import Any
 
 import numpy as np
 
+from lhotse_triplets.audio import check_waveform
 from lhotse_triplets.errors import ItemError
 
 #: What a voice id may contain: it becomes part of file names and cut ids.
 SAFE_VOICE_ID = re.compile(r"^[A-Za-z0-9_.-]+$")
 
-#: Peak amplitude under which a synthesized clip counts as silent.
-SILENCE_PEAK = 1e-3
 #: Highest peak amplitude a backend returns; louder clips are scaled down to it.
 MAX_PEAK = 0.99
 
@@ -85,7 +84,9 @@ def speakable(text: str, engine: str) -> str:
 
 
 def checked_audio(audio: np.ndarray, engine: str, text: str) -> np.ndarray:
-    """``audio`` as 1-D float32 within [-1, 1]; :class:`ItemError` if empty, silent or not finite.
+    """``audio`` as 1-D float32 within [-1, 1]; :class:`ItemError` if empty, silent or not finite
+    (:func:`lhotse_triplets.audio.check_waveform`: ``no_audio``, ``silent_audio``,
+    ``non_finite_audio``).
 
     A clip that would clip (Kokoro sometimes peaks above 1) is scaled down to a peak of
     :data:`MAX_PEAK` rather than clipped.
@@ -93,14 +94,9 @@ def checked_audio(audio: np.ndarray, engine: str, text: str) -> np.ndarray:
     audio = np.asarray(audio, dtype=np.float32)
     if audio.ndim > 1:
         audio = audio.mean(axis=tuple(range(1, audio.ndim)))
-    audio = np.ascontiguousarray(audio.reshape(-1))
-    if audio.size == 0:
-        raise ItemError(f"TTS {engine} produced no audio for {text!r}")
-    if not np.all(np.isfinite(audio)):
-        raise ItemError(f"TTS {engine} produced non-finite samples for {text!r}")
+    # The stages' audio contract, with its reason codes (no_audio, non_finite_audio, silent_audio).
+    audio = check_waveform(audio.reshape(-1), what=f"TTS {engine} (text {text[:60]!r})")
     peak = float(np.max(np.abs(audio)))
-    if peak < SILENCE_PEAK:
-        raise ItemError(f"TTS {engine} produced silence for {text!r}")
     if peak > MAX_PEAK:
         audio = audio * np.float32(MAX_PEAK / peak)
     return audio
