@@ -39,7 +39,7 @@ def atomic_path(path: Path):
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, name = tempfile.mkstemp(
-        prefix=f".{path.name[:40]}.", suffix=".tmp" + "".join(path.suffixes[-2:]), dir=path.parent
+        prefix=f".tmp.{path.name[:40]}.", suffix="".join(path.suffixes[-2:]), dir=path.parent
     )
     os.close(handle)
     tmp = Path(name)

@@ -25,7 +25,6 @@ Example::
     )  # out/speakers/report.md (+ durations.png, splits.png, embeddings.png)
 """
 
-import contextlib
 import math
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path, PurePosixPath, PureWindowsPath
@@ -33,6 +32,8 @@ from typing import Any
 
 import numpy as np
 from tabulate import tabulate
+
+from lhotse_triplets.recipes.speakers.files import atomic_path
 
 REPORT_NAME = "report.md"
 DURATIONS_PNG = "durations.png"
@@ -46,17 +47,12 @@ _DPI = 90
 
 
 def write_atomic(path: Path, write: Callable[[Path], None]) -> Path:
-    """Call ``write(tmp)`` on a hidden temporary name next to ``path``, then rename it to
-    ``path``: a failed write (full disk) leaves the previous file whole and no stray file."""
-    path = Path(path)
-    tmp = path.with_name(f".tmp.{path.name}")
-    try:
+    """Call ``write(tmp)`` on a temporary name next to ``path``, then rename it to ``path``
+    (:func:`~.files.atomic_path`): a failed write (full disk) leaves the previous file whole and
+    no stray file."""
+    with atomic_path(Path(path)) as tmp:
         write(tmp)
-        tmp.replace(path)
-    finally:
-        with contextlib.suppress(OSError):
-            tmp.unlink(missing_ok=True)
-    return path
+    return Path(path)
 
 
 def write_speaker_report(speakers: Sequence[Mapping[str, Any]], out_dir: Path) -> Path:
