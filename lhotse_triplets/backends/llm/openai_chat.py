@@ -3,7 +3,8 @@
 Requests go out concurrently from a bounded thread pool over one ``httpx`` client; 429, 5xx,
 timeouts and connection errors are retried with exponential backoff (``Retry-After`` is
 honoured), other errors are not. An item that still fails comes back as an exception, which the
-stage records and replaces with its fallback; it never stops the run.
+stage records and replaces with its fallback; it never stops the run. The model runs on the
+server: no local thread limit applies (``engine.threads_per_worker``).
 
 Serve a model with vLLM and point the backend at it::
 

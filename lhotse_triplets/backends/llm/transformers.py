@@ -14,6 +14,7 @@ Example::
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
+from lhotse_triplets.backends._threads import torch_device
 from lhotse_triplets.backends.base import PicklesByOptions
 from lhotse_triplets.backends.llm.prompt import (
     build_messages,
@@ -34,6 +35,8 @@ class TransformersRephraser(PicklesByOptions):
     :param dtype: ``bfloat16``/``float16``/``float32``; default bf16 on CUDA, else float32.
     :param batch_size: prompts per ``generate`` call.
     :param max_new_tokens: bound on the length of a rewrite.
+    :param threads: torch intra-op threads on CPU (process-wide); default (``None``): this
+        worker's limit (``engine.threads_per_worker``), or every usable CPU outside an executor.
     """
 
     requires: ClassVar[list[tuple[str, str]]] = [
@@ -51,6 +54,7 @@ class TransformersRephraser(PicklesByOptions):
         max_new_tokens: int = 96,
         system_prompt: str | None = None,
         trust_remote_code: bool = False,
+        threads: int | None = None,
     ) -> None:
         self._options = dict(
             model=model,
@@ -61,12 +65,13 @@ class TransformersRephraser(PicklesByOptions):
             max_new_tokens=max_new_tokens,
             system_prompt=system_prompt,
             trust_remote_code=trust_remote_code,
+            threads=threads,
         )
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         self._torch = torch
-        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        self.device = torch_device(device, threads)
         if dtype is None:
             dtype = "bfloat16" if self.device.startswith("cuda") else "float32"
         self.batch_size = max(1, int(batch_size))

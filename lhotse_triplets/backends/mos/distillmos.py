@@ -23,6 +23,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from lhotse_triplets.backends._threads import torch_device
 from lhotse_triplets.backends.base import PicklesByOptions
 from lhotse_triplets.backends.registry import register
 
@@ -61,8 +62,8 @@ class DistillMOS(PicklesByOptions):
 
     :param device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
     :param batch_size: 7.68 s windows per forward pass.
-    :param threads: torch intra-op threads on CPU, a process-wide setting (pass 1 or 2 when
-        several workers share a machine); default: leave torch's setting (the CPU count).
+    :param threads: torch intra-op threads on CPU (process-wide); default (``None``): this
+        worker's limit (``engine.threads_per_worker``), or every usable CPU outside an executor.
     :param min_peak: clips whose peak amplitude is below this score :data:`SILENT_MOS`.
 
     Example::
@@ -91,21 +92,15 @@ class DistillMOS(PicklesByOptions):
             "threads": threads,
             "min_peak": min_peak,
         }
-        import torch
-
         distillmos = _import_distillmos()
-        if device == "auto":
-            device = "cuda" if torch.cuda.is_available() else "cpu"
-        if device == "cpu" and threads is not None and torch.get_num_threads() != threads:
-            torch.set_num_threads(threads)
-        self.device = device
+        self.device = torch_device(device, threads)
         self.batch_size = max(1, int(batch_size))
         self.min_peak = min_peak
         with contextlib.redirect_stdout(io.StringIO()):  # it prints where it loaded weights from
             model = distillmos.ConvTransformerSQAModel()
         # Windows are cut here (as the model would) so that windows of many clips share a batch.
         model.segmenting_in_forward = False
-        self._model = model.eval().to(device)
+        self._model = model.eval().to(self.device)
         self._window = distillmos.sqa.SEQ_LEN
         self._hop = distillmos.sqa.MAX_HOP_LEN
 

@@ -51,18 +51,6 @@ def length_batches(lengths: Sequence[int], batch_size: int) -> Iterator[list[int
         yield order[start : start + max(1, int(batch_size))]
 
 
-def resolve_device(device: str, threads: int | None) -> str:
-    """``"auto"`` -> ``"cuda"`` when torch sees a GPU, else ``"cpu"``; on CPU, ``threads`` (when
-    given) becomes torch's intra-op thread count (a process-wide setting)."""
-    import torch
-
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cpu" and threads is not None and torch.get_num_threads() != threads:
-        torch.set_num_threads(int(threads))
-    return device
-
-
 def check_rows(vectors: np.ndarray, engine: str) -> None:
     """``ItemError`` (``embedding_failed``) when a row of ``vectors`` is zero or not finite."""
     norms = np.linalg.norm(vectors, axis=1)

@@ -12,13 +12,13 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from lhotse_triplets.backends._threads import torch_device
 from lhotse_triplets.backends.base import PicklesByOptions
 from lhotse_triplets.backends.registry import register
 from lhotse_triplets.backends.speaker._clips import (
     check_rows,
     checked_clips,
     length_batches,
-    resolve_device,
 )
 from lhotse_triplets.metrics import unit_rows
 
@@ -49,7 +49,8 @@ class EcapaSpeaker(PicklesByOptions):
     :param savedir: where SpeechBrain keeps the downloaded model; default: its own choice.
     :param device: ``"auto"`` (a GPU when torch sees one), ``"cpu"``, ``"cuda"``, ``"cuda:1"``...
     :param batch_size: clips per forward pass.
-    :param threads: torch intra-op threads on CPU (process-wide); default: torch's setting.
+    :param threads: torch intra-op threads on CPU (process-wide); default (``None``): this
+        worker's limit (``engine.threads_per_worker``), or every usable CPU outside an executor.
     :param min_seconds: shorter clips raise ``too_short``.
 
     Example::
@@ -80,7 +81,7 @@ class EcapaSpeaker(PicklesByOptions):
             "min_seconds": min_seconds,
         }
         encoder_classifier = _encoder_classifier()
-        self.device = resolve_device(device, threads)
+        self.device = torch_device(device, threads)
         self.batch_size = max(1, int(batch_size))
         self.min_seconds = min_seconds
         self._model = encoder_classifier.from_hparams(

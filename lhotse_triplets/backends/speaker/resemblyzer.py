@@ -21,9 +21,10 @@ from typing import ClassVar
 
 import numpy as np
 
+from lhotse_triplets.backends._threads import torch_device
 from lhotse_triplets.backends.base import PicklesByOptions
 from lhotse_triplets.backends.registry import register
-from lhotse_triplets.backends.speaker._clips import check_rows, checked_clips, resolve_device
+from lhotse_triplets.backends.speaker._clips import check_rows, checked_clips
 from lhotse_triplets.errors import ItemError
 from lhotse_triplets.metrics import unit_rows
 
@@ -41,8 +42,8 @@ class ResemblyzerSpeaker(PicklesByOptions):
 
     :param device: ``"cpu"`` (default), ``"cuda"`` or ``"auto"``.
     :param batch_size: 1.6 s windows per forward pass.
-    :param threads: torch intra-op threads on CPU, a process-wide setting (pass 1 or 2 when
-        several workers share a machine); default: leave torch's setting.
+    :param threads: torch intra-op threads on CPU (process-wide); default (``None``): this
+        worker's limit (``engine.threads_per_worker``), or every usable CPU outside an executor.
     :param trim_silences: cut long silences with the voice activity detector (Resemblyzer's
         ``preprocess_wav``); a clip in which it finds no speech raises ``no_speech``.
     :param min_seconds: shorter clips raise ``too_short`` (the encoder sees 1.6 s windows).
@@ -81,7 +82,7 @@ class ResemblyzerSpeaker(PicklesByOptions):
             raise ImportError(f"ResemblyzerSpeaker (resemblyzer) needs resemblyzer: {INSTALL}")
         from resemblyzer import VoiceEncoder
 
-        self.device = resolve_device(device, threads)
+        self.device = torch_device(device, threads)
         self.batch_size = max(1, int(batch_size))
         self.trim_silences = trim_silences
         self.min_seconds = min_seconds

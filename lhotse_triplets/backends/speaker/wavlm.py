@@ -12,13 +12,13 @@ from typing import ClassVar
 
 import numpy as np
 
+from lhotse_triplets.backends._threads import torch_device
 from lhotse_triplets.backends.base import PicklesByOptions
 from lhotse_triplets.backends.registry import register
 from lhotse_triplets.backends.speaker._clips import (
     check_rows,
     checked_clips,
     length_batches,
-    resolve_device,
 )
 from lhotse_triplets.metrics import unit_rows
 
@@ -34,7 +34,8 @@ class WavLMSpeaker(PicklesByOptions):
         extractor.
     :param device: ``"auto"`` (a GPU when torch sees one), ``"cpu"``, ``"cuda"``, ``"cuda:1"``...
     :param batch_size: clips per forward pass.
-    :param threads: torch intra-op threads on CPU (process-wide); default: torch's setting.
+    :param threads: torch intra-op threads on CPU (process-wide); default (``None``): this
+        worker's limit (``engine.threads_per_worker``), or every usable CPU outside an executor.
     :param min_seconds: shorter clips raise ``too_short``.
 
     Example::
@@ -66,7 +67,7 @@ class WavLMSpeaker(PicklesByOptions):
         }
         from transformers import AutoFeatureExtractor, WavLMForXVector
 
-        self.device = resolve_device(device, threads)
+        self.device = torch_device(device, threads)
         self.batch_size = max(1, int(batch_size))
         self.min_seconds = min_seconds
         try:

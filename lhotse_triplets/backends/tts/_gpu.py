@@ -1,18 +1,13 @@
-"""What the PyTorch engines share: a default device, and model outputs as float32 numpy."""
+"""What the PyTorch engines share: model outputs as float32 numpy.
+
+Their device comes from :func:`lhotse_triplets.backends._threads.torch_device` (a GPU when torch
+sees one; on the CPU, torch's threads held to this worker's limit).
+"""
 
 from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
-
-
-def default_device(device: str | None) -> str:
-    """``device``, or ``"cuda"`` when torch sees a GPU, else ``"cpu"``."""
-    if device:
-        return str(device)
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def as_float32(audio: Any) -> np.ndarray:

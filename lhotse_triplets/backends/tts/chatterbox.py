@@ -14,9 +14,10 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from lhotse_triplets.backends._threads import torch_device
 from lhotse_triplets.backends.base import PicklesByOptions
 from lhotse_triplets.backends.registry import register
-from lhotse_triplets.backends.tts._gpu import as_float32, default_device
+from lhotse_triplets.backends.tts._gpu import as_float32
 from lhotse_triplets.backends.tts._text import checked_audio, speakable
 from lhotse_triplets.backends.tts.references import ReferenceVoices
 
@@ -36,7 +37,8 @@ class ChatterboxTTS(ReferenceVoices, PicklesByOptions):
     :param references: cloning references (see :mod:`lhotse_triplets.voices`).
     :param languages: ISO 639-1 codes offered.
     :param cross_lingual: offer references in every language.
-    :param device: ``cuda``/``cpu``/``mps`` (default: cuda when available).
+    :param device: ``cuda``/``cpu``/``mps`` (default: cuda when available); on the CPU, torch
+        uses this worker's thread limit (``engine.threads_per_worker``).
     :param ckpt_dir: local checkpoint folder (``from_local``) instead of the hub.
     :param exaggeration: emotion exaggeration (0.5 neutral).
     :param cfg_weight: classifier-free guidance weight (pace).
@@ -98,7 +100,7 @@ class ChatterboxTTS(ReferenceVoices, PicklesByOptions):
         if self._model is None:
             from chatterbox.mtl_tts import ChatterboxMultilingualTTS
 
-            device = default_device(self.device)
+            device = torch_device(self.device)
             if self.ckpt_dir:
                 self._model = ChatterboxMultilingualTTS.from_local(self.ckpt_dir, device)
             else:

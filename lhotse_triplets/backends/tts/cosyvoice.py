@@ -6,7 +6,8 @@ prompt_wav)``; ``instruct`` (e.g. "Speak slowly and calmly.") switches to
 ``inference_instruct2(text, instruct_text, prompt_wav)``. SFT speakers of a ``-SFT`` model are
 presets (``inference_sft``). Each call yields ``{"tts_speech": (1, T) tensor}`` chunks at
 ``model.sample_rate``. CosyVoice is not on PyPI: clone the repository, ``pip install -r
-requirements.txt`` and put it and ``third_party/Matcha-TTS`` on ``PYTHONPATH``.
+requirements.txt`` and put it and ``third_party/Matcha-TTS`` on ``PYTHONPATH``. CosyVoice picks
+its own device (a GPU when there is one); torch's CPU threads are held to this worker's limit.
 """
 
 from collections.abc import Mapping, Sequence
@@ -15,6 +16,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from lhotse_triplets.backends._threads import limit_torch_threads
 from lhotse_triplets.backends.base import PicklesByOptions
 from lhotse_triplets.backends.registry import register
 from lhotse_triplets.backends.tts._gpu import joined
@@ -123,6 +125,7 @@ class CosyVoiceTTS(ReferenceVoices, PicklesByOptions):
         if self._model is None:
             from cosyvoice.cli import cosyvoice as cli
 
+            limit_torch_threads()
             if hasattr(cli, "AutoModel"):
                 self._model = cli.AutoModel(model_dir=self.model_dir, fp16=self.fp16)
             else:  # releases before AutoModel take a loaded 16 kHz prompt

@@ -5,7 +5,8 @@ the engine of last resort and of quick tests. Voices are espeak *variants* (``m1
 applied to each language's espeak voice. Mandarin is spoken from tone-numbered pinyin
 (``cmn-latn-pinyin``; plain ``cmn`` reads pinyin as English) and Japanese from hiragana accent
 phrases read by pyopenjtalk (espeak-ng 1.51 does not read kanji, and spells out words where a
-``ー`` follows some kana).
+``ー`` follows some kana). Each call runs one single-threaded ``espeak-ng`` process at a time,
+so it needs no thread limit (``engine.threads_per_worker``).
 """
 
 import io

@@ -5,7 +5,8 @@ client sends it, or JSON with base64 audio): ``text``, ``references: [{audio, te
 zero-shot cloning, ``reference_id`` for a voice stored on the server, ``format`` and the sampling
 settings. Voices are the cloning references of the catalog (their clip and transcript are sent
 with every request) and ``reference_ids`` stored on the server; with neither, the voice
-``default`` sends no reference (FishSpeech then picks a voice of its own).
+``default`` sends no reference (FishSpeech then picks a voice of its own). The model runs on the
+server: no local thread limit applies (``engine.threads_per_worker``).
 """
 
 from collections.abc import Mapping, Sequence

@@ -18,9 +18,9 @@ from typing import Any, ClassVar
 import numpy as np
 
 from lhotse_triplets.audio import resample, to_mono_float32
+from lhotse_triplets.backends._threads import torch_device
 from lhotse_triplets.backends.base import PicklesByOptions
 from lhotse_triplets.backends.registry import register
-from lhotse_triplets.backends.tts._gpu import default_device
 from lhotse_triplets.backends.tts._text import checked_audio, speakable
 from lhotse_triplets.backends.tts.references import ReferenceVoices
 
@@ -45,7 +45,8 @@ class HiggsAudioTTS(ReferenceVoices, PicklesByOptions):
     :param references: cloning references (see :mod:`lhotse_triplets.voices`).
     :param languages: ISO 639-1 codes offered.
     :param cross_lingual: offer every reference in every language.
-    :param device: ``cuda``/``cpu`` (default: cuda when available).
+    :param device: ``cuda``/``cpu`` (default: cuda when available); on the CPU, torch uses this
+        worker's thread limit (``engine.threads_per_worker``).
     :param system_prompt: the system turn (scene description).
     :param max_new_tokens, temperature, top_p, top_k: sampling settings.
     """
@@ -120,6 +121,6 @@ class HiggsAudioTTS(ReferenceVoices, PicklesByOptions):
             from boson_multimodal.serve.serve_engine import HiggsAudioServeEngine
 
             self._engine = HiggsAudioServeEngine(
-                self.model_path, self.audio_tokenizer_path, device=default_device(self.device)
+                self.model_path, self.audio_tokenizer_path, device=torch_device(self.device)
             )
         return self._engine

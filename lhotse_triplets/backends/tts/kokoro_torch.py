@@ -13,9 +13,10 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from lhotse_triplets.backends._threads import torch_device
 from lhotse_triplets.backends.base import PicklesByOptions
 from lhotse_triplets.backends.registry import register
-from lhotse_triplets.backends.tts._gpu import default_device, joined
+from lhotse_triplets.backends.tts._gpu import joined
 from lhotse_triplets.backends.tts._text import (
     check_voice,
     check_voice_ids,
@@ -70,6 +71,8 @@ class KokoroTorchTTS(PicklesByOptions):
         English voice (``bf_*``/``bm_*``) is spoken by the British pipeline.
     :param speed: speaking speed.
     :param device: ``cuda``/``cpu`` (default: cuda when available).
+    :param threads: torch intra-op threads on CPU (process-wide); default (``None``): this
+        worker's limit (``engine.threads_per_worker``), or every usable CPU outside an executor.
     :param config_path: local ``config.json`` (with ``model_path``: no download).
     :param model_path: local ``kokoro-v1_0.pth``.
     :param voices_dir: local folder of ``<voice>.pt`` files.
@@ -92,6 +95,7 @@ class KokoroTorchTTS(PicklesByOptions):
         config_path: str | None = None,
         model_path: str | None = None,
         voices_dir: str | None = None,
+        threads: int | None = None,
     ) -> None:
         self._options = {k: v for k, v in locals().items() if k not in ("self", "__class__")}
         chosen = {k: check_voice_ids(v) for k, v in dict(voices or VOICES).items()}
@@ -105,6 +109,7 @@ class KokoroTorchTTS(PicklesByOptions):
         self.config_path = config_path
         self.model_path = model_path
         self.voices_dir = voices_dir
+        self.threads = threads
         self._model: Any = None
         self._pipelines: dict[str, Any] = {}
 
@@ -154,7 +159,7 @@ class KokoroTorchTTS(PicklesByOptions):
                         f"Cannot load Kokoro weights from {self.repo_id!r} (offline? pass "
                         f"config_path/model_path/voices_dir to local files): {e}"
                     ) from e
-                self._model = model.to(default_device(self.device)).eval()
+                self._model = model.to(torch_device(self.device, self.threads)).eval()
             self._pipelines[lang_code] = KPipeline(
                 lang_code=lang_code, repo_id=self.repo_id, model=self._model
             )

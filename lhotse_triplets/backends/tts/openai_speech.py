@@ -7,7 +7,8 @@ The request is ``{"model", "input", "voice", "response_format", "speed"}`` plus,
 ``language_field`` is set, the prompt's language (self-hosted servers read it; OpenAI's API does
 not know it: set ``language_field: null`` there). A batch is sent as concurrent requests,
 at most ``concurrency`` at once; 5xx, 429, timeouts and refused connections are retried with
-exponential backoff; other 4xx fail the item at once with the server's message.
+exponential backoff; other 4xx fail the item at once with the server's message. The model runs
+on the server: no local thread limit applies (``engine.threads_per_worker``).
 """
 
 import os

@@ -22,6 +22,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from lhotse_triplets.backends._threads import onnx_session_options
 from lhotse_triplets.backends.base import PicklesByOptions
 from lhotse_triplets.backends.registry import register
 from lhotse_triplets.backends.tts._text import (
@@ -90,6 +91,9 @@ class PiperTTS(PicklesByOptions):
     :param variants: extra voices, ``{name: {"base": voice_id, "length_scale": 1.2, ...}}``;
         ``base`` defaults to the first voice. ``length_scale`` > 1 speaks slower.
     :param use_cuda: run onnxruntime on CUDA (needs ``onnxruntime-gpu``).
+    :param threads: onnxruntime intra-op threads per model on CPU (one inter-op thread);
+        default (``None``): this worker's limit (``engine.threads_per_worker``), or every usable
+        CPU outside an executor.
     :param sentence_pause: seconds of silence between sentences.
 
     Example::
@@ -106,6 +110,7 @@ class PiperTTS(PicklesByOptions):
         variants: Mapping[str, Mapping[str, Any]] | None = None,
         use_cuda: bool = False,
         sentence_pause: float = SENTENCE_PAUSE_S,
+        threads: int | None = None,
     ) -> None:
         if isinstance(models, str):
             models = [models]
@@ -114,6 +119,7 @@ class PiperTTS(PicklesByOptions):
             models = [_packaged_model()]
         self.models = [str(m) for m in models]
         self.use_cuda = bool(use_cuda)
+        self.threads = threads
         self.sentence_pause = float(sentence_pause)
         self._entries: dict[str, _PiperVoiceEntry] = {}
         rates = set()
@@ -159,6 +165,7 @@ class PiperTTS(PicklesByOptions):
             variants=dict(variants or {}),
             use_cuda=use_cuda,
             sentence_pause=sentence_pause,
+            threads=threads,
         )
         self._loaded: dict[str, Any] = {}
 
@@ -219,8 +226,23 @@ class PiperTTS(PicklesByOptions):
         return out
 
     def _load(self, model: str) -> Any:
+        """``PiperVoice.load(model, use_cuda=...)``, with the session built here: Piper's own
+        takes onnxruntime's default options (every core)."""
         if model not in self._loaded:
-            from piper import PiperVoice
+            import onnxruntime
+            from piper import PiperConfig, PiperVoice
 
-            self._loaded[model] = PiperVoice.load(model, use_cuda=self.use_cuda)
+            if self.use_cuda:
+                providers: list = [
+                    ("CUDAExecutionProvider", {"cudnn_conv_algo_search": "HEURISTIC"})
+                ]
+            else:
+                providers = ["CPUExecutionProvider"]
+            session = onnxruntime.InferenceSession(
+                model, sess_options=onnx_session_options(self.threads), providers=providers
+            )
+            config = PiperConfig.from_dict(_read_config(model))
+            self._loaded[model] = PiperVoice(
+                session=session, config=config, download_dir=Path.cwd()
+            )
         return self._loaded[model]
