@@ -61,6 +61,11 @@ class BackendConfig:
 
     name: str = "???"
     options: dict[str, Any] = field(default_factory=dict)
+    #: What one worker running this backend reserves on a Ray cluster (its stage's actors ask for
+    #: the sum over the stage's backends): GPUs (fractions share one, e.g. 0.5), and CPUs
+    #: (``null``: ``engine.threads_per_worker``). The local executor ignores them.
+    num_gpus: float = 0.0
+    num_cpus: float | None = None
 
     def spec(self, kind: str) -> BackendSpec:
         return BackendSpec(kind, self.name, dict(self.options))
@@ -71,10 +76,18 @@ class EngineConfig:
     """Who runs the stages: an executor by registry name (``local``: worker processes here)."""
 
     name: str = "local"
-    #: Worker processes (``local``) or actors per stage; each builds its own backends.
+    #: Worker processes (``local``) or actors per stage (``ray``; a stage's ``concurrency``
+    #: overrides it); each builds its own backends once.
     num_workers: int = 1
-    #: Threads each worker's backends may use (CPU inference), so workers do not oversubscribe.
-    threads_per_worker: int = 1
+    #: Threads each worker's backends may use (CTranslate2, onnxruntime, torch, OpenMP), so that
+    #: workers do not oversubscribe the cores; ``null``: the usable CPUs // ``num_workers``.
+    threads_per_worker: int | None = None
+    #: ``ray``: the cluster to join (``null``: the one ``RAY_ADDRESS`` names, else a local Ray
+    #: started for the run; ``auto``: a running one on this machine; ``ray://HOST:10001``).
+    address: str | None = None
+    #: ``ray``: ``run`` chains rephrase -> synthesize -> score -> gate shard by shard, every
+    #: stage's actors working at once (a shard moves on as soon as it is done).
+    streaming: bool = False
     #: Seconds one item may take in a stage's backend before it fails with ``timeout`` (a batch
     #: gets this times its size); ``null``: no limit.
     item_timeout: float | None = 600.0
@@ -99,6 +112,8 @@ class RephraseConfig:
 
     backend: BackendConfig = field(default_factory=lambda: BackendConfig("rules"))
     batch_size: int = 32
+    #: Workers (Ray actors / local processes) of this stage; ``null``: ``engine.num_workers``.
+    concurrency: int | None = None
     #: Sentence encoder of the meaning check; ``null`` skips that check (only that one).
     embed: BackendConfig | None = field(default_factory=lambda: BackendConfig("use_multilingual"))
     #: Meaning check thresholds: same language, and across languages (translations).
@@ -130,6 +145,8 @@ class SynthesizeConfig:
     #: Codec of the audio files written under ``<run>/audio/<lang>/<voice>/``.
     audio_format: str = "flac"
     batch_size: int = 8
+    #: Workers (Ray actors / local processes) of this stage; ``null``: ``engine.num_workers``.
+    concurrency: int | None = None
     #: ``selection.yaml`` from ``lhotse-triplets bench select``: per language, the engine and
     #: voices to use (overrides ``tts``/``voices`` for the languages it lists).
     selection: str | None = None
@@ -141,6 +158,8 @@ class ScoreConfig:
     embed: BackendConfig | None = field(default_factory=lambda: BackendConfig("use_multilingual"))
     mos: BackendConfig | None = field(default_factory=lambda: BackendConfig("distillmos"))
     batch_size: int = 8
+    #: Workers (Ray actors / local processes) of this stage; ``null``: ``engine.num_workers``.
+    concurrency: int | None = None
 
 
 @dataclass
@@ -505,6 +524,9 @@ VALUE_CHECKS: dict[str, Callable[[Any], str | None]] = {
     "export.duplex_gap": _at_least(0),
     "engine.num_workers": _at_least(1),
     "engine.threads_per_worker": _at_least(1),
+    "rephrase.concurrency": _at_least(1),
+    "synthesize.concurrency": _at_least(1),
+    "score.concurrency": _at_least(1),
     "engine.item_timeout": _above(0),
     "engine.stop_after_failures": _at_least(1),
 }

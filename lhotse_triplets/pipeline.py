@@ -80,8 +80,9 @@ FILE_KEYS = {
     "synthesize.selection": "synthesize",
     "gate.calibrated": "gate",
 }
-#: Keys (last part of the dotted name) that change how work is batched, never its outputs.
-NEUTRAL_KEYS = frozenset({"batch_size"})
+#: Keys (last part of the dotted name) that change how work is batched or placed, never its
+#: outputs.
+NEUTRAL_KEYS = frozenset({"batch_size", "concurrency", "num_gpus", "num_cpus"})
 #: Where a run directory stores the keys of the steps it started.
 STATE_FILE = "steps.json"
 _UNSET = "(unset)"
@@ -355,19 +356,26 @@ class _Run:
         if self.until == "prepare":
             return
         executor = get_executor(self.cfg.engine, progress=self.progress)
-        previous = self.out / "prompts"
-        for name in STAGES:
-            self.start(name, settings)
-            if name == "synthesize":
+        names = list(STAGES)
+        if self.until in STAGES:
+            names = names[: names.index(self.until) + 1]
+        chain = [(build_stage(name, self.cfg, self.out), self.out / name) for name in names]
+
+        def on_start(stage: Any) -> None:
+            self.start(stage.name, settings)
+            if stage.name == "synthesize":
                 remove_temporary(self.out / "audio", recursive=True)
-            self.started.append(name)
-            report = executor.run(build_stage(name, self.cfg, self.out), previous, self.out / name)
+            self.started.append(stage.name)
+
+        def on_report(report: StageReport) -> None:
+            self.step = report.stage
             self.summary.stages.append(report.row())
-            self.finished.append(name)
+            self.finished.append(report.stage)
             _check_output(report)
-            previous = self.out / name
-            if name == self.until:
-                return
+
+        executor.run_chain(self.out / "prompts", chain, on_start, on_report)
+        if self.until in STAGES:
+            return
         self.step = "export"
         if self.until in (None, "export"):
             gated = read_cuts(self.out / "gate")

@@ -73,6 +73,7 @@ def preflight(
     """
     validate_config(cfg)
     check_executor(cfg)
+    check_resources(cfg)
     if isinstance(cfg, BenchConfig):
         check_backends(cfg)
         check_files(cfg)
@@ -119,12 +120,36 @@ def check_recipe(cfg: Any) -> None:
 
 def check_executor(cfg: Any) -> None:
     """``engine.name`` is a registered executor that takes ``engine.options``."""
-    from lhotse_triplets.engine import EXECUTORS
+    from lhotse_triplets.engine import EXECUTORS, OPTIONAL_ENGINE_KEYS
 
     _registered(cfg, "engine.name", cfg.engine.name, EXECUTORS.names(), EXECUTORS.kind)
     cls = EXECUTORS.get(cfg.engine.name)
     what = f"executor {cfg.engine.name!r}"
     _options(cfg, "engine.options", cls, cfg.engine.options, what, fixed=_EXECUTOR_FIXED)
+    for key in OPTIONAL_ENGINE_KEYS:
+        if getattr(cfg.engine, key, None) and key not in cls.engine_keys:
+            takers = [n for n in EXECUTORS.names() if key in EXECUTORS.get(n).engine_keys]
+            problem = f"not an option of {what} (executors that take it: {', '.join(takers)})"
+            raise config_error(cfg, f"engine.{key}", problem)
+    try:
+        cls.check_available()
+    except ImportError as e:
+        raise config_error(cfg, "engine.name", str(e)) from None
+
+
+def check_resources(cfg: Any) -> None:
+    """Every backend's ``num_gpus`` is >= 0 and its ``num_cpus`` > 0 (or unset)."""
+    if isinstance(cfg, BenchConfig):
+        return
+    for key, *_ in backend_sections(cfg):
+        node: Any = cfg
+        for part in key.split("."):
+            node = node.get(part) if isinstance(node, Mapping) else getattr(node, part, None)
+        gpus, cpus = getattr(node, "num_gpus", 0.0), getattr(node, "num_cpus", None)
+        if gpus is None or gpus < 0:
+            raise config_error(cfg, f"{key}.num_gpus", f"must be >= 0 (got {gpus})")
+        if cpus is not None and cpus <= 0:
+            raise config_error(cfg, f"{key}.num_cpus", f"must be > 0 or null (got {cpus})")
 
 
 def backend_sections(cfg: Any) -> Iterator[tuple[str, str, str, Mapping[str, Any]]]:

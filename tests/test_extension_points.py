@@ -110,6 +110,6 @@ def test_the_cli_runs_them_too_and_resumes(registered, config, tmp_path):
 
 def test_unknown_names_list_the_registered_ones(registered, config, tmp_path):
     bad = CliRunner().invoke(cli, ["run", str(config), "-o", str(tmp_path), "engine.name=nope"])
-    assert bad.exit_code != 0 and "known engines: local, reversed" in bad.output
+    assert bad.exit_code != 0 and "known engines: local, ray, reversed" in bad.output
     bad = CliRunner().invoke(cli, ["run", str(config), "-o", str(tmp_path), "export.formats=[x]"])
     assert bad.exit_code != 0 and "ids" in bad.output and "shar" in bad.output

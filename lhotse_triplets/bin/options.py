@@ -15,3 +15,18 @@ CONFIG = click.option(
 
 #: ``KEY=VALUE ...`` (dotted config keys; values parsed as YAML).
 OVERRIDES = click.argument("overrides", nargs=-1, metavar="[KEY=VALUE]...")
+
+#: ``--engine NAME``: the executor (same as the override ``engine.name=NAME``).
+ENGINE = click.option(
+    "--engine",
+    "engine",
+    default=None,
+    metavar="NAME",
+    help="Executor that runs the stages: local (worker processes here) or ray (a Ray cluster; "
+    "see engine.address, engine.streaming). Same as engine.name=NAME.",
+)
+
+
+def with_engine(overrides: tuple[str, ...], engine: str | None) -> tuple[str, ...]:
+    """``overrides`` with ``engine.name=ENGINE`` first (a later ``engine.name=`` wins)."""
+    return overrides if engine is None else (f"engine.name={engine}", *overrides)

@@ -16,7 +16,7 @@ from typing import Any
 import click
 from omegaconf import OmegaConf
 
-from lhotse_triplets.bin.options import CONFIG, OVERRIDES
+from lhotse_triplets.bin.options import CONFIG, ENGINE, OVERRIDES, with_engine
 from lhotse_triplets.transforms.registry import STAGES
 
 #: ``--retry-failed``: redo the finished shards that have failed items.
@@ -64,6 +64,7 @@ def _stage_command(name: str) -> click.Command:
         help="Redo OUT from scratch (deleting only the files this stage wrote there): needed "
         "when the stage's configuration changed since OUT was made.",
     )
+    @ENGINE
     @OVERRIDES
     def command(
         input_path: str,
@@ -71,12 +72,13 @@ def _stage_command(name: str) -> click.Command:
         config_file: str | None,
         retry_failed: bool,
         force_recompute: bool,
+        engine: str | None,
         overrides: tuple[str, ...],
     ) -> None:
         from lhotse_triplets.config import load_config, scoped_overrides
         from lhotse_triplets.engine import RunError
 
-        cfg = load_config(config_file, scoped_overrides(overrides, name))
+        cfg = load_config(config_file, with_engine(scoped_overrides(overrides, name), engine))
         out = Path(output_dir)
         try:
             _run_stage(name, cfg, input_path, out, retry_failed, force_recompute)
@@ -145,6 +147,7 @@ STAGE_COMMANDS = [_stage_command(name) for name in STAGES]
     "them): needed when the configuration of a step already run changed.",
 )
 @RETRY_FAILED
+@ENGINE
 @OVERRIDES
 def run(
     config: str,
@@ -152,11 +155,13 @@ def run(
     until: str | None,
     force_recompute: str | None,
     retry_failed: bool,
+    engine: str | None,
     overrides: tuple[str, ...],
 ) -> None:
     """Run the whole pipeline from a YAML config (resumes in an existing OUTPUT_DIR).
 
-    OVERRIDES are dotted KEY=VALUE pairs, e.g. synthesize.voices_per_prompt=2. A rerun whose
+    OVERRIDES are dotted KEY=VALUE pairs, e.g. synthesize.voices_per_prompt=2 or
+    engine.name=ray engine.streaming=true (see the README's "Scale out"). A rerun whose
     configuration changes what a finished step made refuses, naming the keys (see
     --force-recompute). summary.json and failed.jsonl are written whatever stops the run; the
     exit status is 1 when a step failed, a stage stopped early, or every item of a stage failed.
@@ -165,7 +170,7 @@ def run(
     from lhotse_triplets.engine import RunError
     from lhotse_triplets.pipeline import ConfigChanged, run_pipeline
 
-    cfg = load_config(config, overrides)
+    cfg = load_config(config, with_engine(overrides, engine))
     try:
         summary = run_pipeline(
             cfg,

@@ -1,8 +1,10 @@
 """Sharded, resumable execution of stages behind one seam: an :class:`Executor` chosen by name
-(``engine: {name: local}`` in config; ``local`` worker processes by default)."""
+(``engine: {name: local}`` in config; ``local`` worker processes by default, ``ray`` a Ray
+cluster: :mod:`lhotse_triplets.engine.ray`)."""
 
 from lhotse_triplets.engine.base import (
     EXECUTORS,
+    OPTIONAL_ENGINE_KEYS,
     Executor,
     NotWritable,
     RunError,
@@ -37,6 +39,7 @@ __all__ = [
     "LocalExecutor",
     "StageReport",
     "EXECUTORS",
+    "OPTIONAL_ENGINE_KEYS",
     "available_executors",
     "executor",
     "get_executor",

@@ -49,6 +49,7 @@ from tqdm.auto import tqdm
 
 from lhotse_triplets.errors import Failure, FailureLog
 from lhotse_triplets.registry import Registry
+from lhotse_triplets.threads import auto_threads
 from lhotse_triplets.transforms.base import Stage, batched
 
 logger = logging.getLogger(__name__)
@@ -389,7 +390,8 @@ class Executor(ABC):
     """Runs stages over shards. Subclasses implement :meth:`execute` only.
 
     :param num_workers: parallel workers (processes, actors) the executor may use.
-    :param threads_per_worker: threads each worker's backends may use.
+    :param threads_per_worker: threads each worker's backends may use (``None``: the usable
+        CPUs shared out among ``num_workers``; see :mod:`lhotse_triplets.threads`).
     :param progress: show a progress bar.
     :param stop_after_failures: stop a stage with :class:`StageStopped` when its first N items
         all fail (nothing came out yet); ``None``: never. Checked after each batch where shards
@@ -398,15 +400,18 @@ class Executor(ABC):
 
     #: Registry name (set by :func:`executor`).
     name: ClassVar[str] = "?"
+    #: ``engine`` keys (beyond the common ones) this executor takes as constructor arguments;
+    #: another executor refuses them when they are set (e.g. ``engine.streaming`` on ``local``).
+    engine_keys: ClassVar[tuple[str, ...]] = ()
 
     def __init__(
         self,
         num_workers: int = 1,
-        threads_per_worker: int = 1,
+        threads_per_worker: int | None = None,
         progress: bool = True,
         stop_after_failures: int | None = None,
     ) -> None:
-        if num_workers < 1 or threads_per_worker < 1:
+        if num_workers < 1 or (threads_per_worker is not None and threads_per_worker < 1):
             raise ValueError(
                 f"num_workers and threads_per_worker must be >= 1, got {num_workers} and "
                 f"{threads_per_worker}"
@@ -414,18 +419,37 @@ class Executor(ABC):
         if stop_after_failures is not None and stop_after_failures < 1:
             raise ValueError(f"stop_after_failures must be >= 1 or null, got {stop_after_failures}")
         self.num_workers = num_workers
-        self.threads_per_worker = threads_per_worker
+        self.threads_per_worker = (
+            threads_per_worker if threads_per_worker is not None else auto_threads(num_workers)
+        )
         self.progress = progress
         self.stop_after_failures = stop_after_failures
 
     @classmethod
+    def check_available(cls) -> None:
+        """Raise ``ImportError`` (saying what to install) when the executor cannot run here."""
+        return None
+
+    @classmethod
     def from_config(cls, cfg: Any, progress: bool = True) -> "Executor":
-        """The executor of an ``engine`` config section (:class:`~.config.EngineConfig`)."""
+        """The executor of an ``engine`` config section (:class:`~.config.EngineConfig`).
+
+        :raises ValueError: when the section sets an ``engine`` key this executor does not take
+            (e.g. ``streaming: true`` for ``local``), naming it.
+        """
+        own = {key: getattr(cfg, key, None) for key in cls.engine_keys}
+        for key in OPTIONAL_ENGINE_KEYS:
+            if key not in cls.engine_keys and getattr(cfg, key, None):
+                raise ValueError(
+                    f"engine.{key} is not an option of the {cfg.name!r} executor (executors that "
+                    f"take it: {', '.join(_takers(key)) or '-'})"
+                )
         return cls(
             num_workers=cfg.num_workers,
             threads_per_worker=cfg.threads_per_worker,
             progress=progress,
             stop_after_failures=getattr(cfg, "stop_after_failures", None),
+            **own,
             **dict(cfg.options),
         )
 
@@ -453,31 +477,75 @@ class Executor(ABC):
         :raises NotWritable: when ``output_dir`` or a file in it cannot be written.
         """
         output_dir = Path(output_dir)
-        try:
-            (output_dir / DONE_DIR).mkdir(parents=True, exist_ok=True)
-            remove_temporary(output_dir)
-        except OSError as e:
-            if (wrapped := not_writable(e, stage.name, output_dir)) is None:
-                raise
-            raise wrapped from e
-        if isinstance(inputs, (str, Path)):
-            inputs = list_shards(inputs) if Path(inputs).is_dir() else [Path(inputs)]
-        shards = [Path(p) for p in inputs]
+        prepare_output(stage.name, output_dir)
+        shards = input_shards(inputs)
         report = StageReport(stage=stage.name, shards=len(shards))
         todo = _resume(stage.name, shards, output_dir, report)
         if todo:
             total = sum(_count_lines(p) for p in todo)
             with tqdm(total=total, desc=stage.name, unit="cut", disable=not self.progress) as bar:
-                progress = _Progress(bar, report, self.stop_after_failures)
+                progress = Progress(bar, report, self.stop_after_failures)
                 try:
                     with closing(self.execute(stage, todo, output_dir, progress)) as results:
                         for counts in results:
                             report.add(counts)
                             progress.watch()
                 except StageStopped:
-                    _unmark_empty(shards, output_dir)
+                    unmark_empty(shards, output_dir)
                     raise
         return report
+
+    def run_chain(
+        self,
+        inputs: Pathlike | Sequence[Pathlike],
+        chain: Sequence[tuple[Stage, Pathlike]],
+        on_start: Callable[[Stage], None] | None = None,
+        on_report: Callable[[StageReport], None] | None = None,
+    ) -> list[StageReport]:
+        """Run stages one after another, each reading the previous one's directory: ``chain``
+        is ``(stage, output_dir)`` pairs, the first stage reads ``inputs``. Executors that can
+        overlap stages (:class:`~lhotse_triplets.engine.ray.RayExecutor` with ``streaming``)
+        override this; the outputs are the same.
+
+        :param on_start: called with each stage before it starts (all of them first when the
+            stages overlap).
+        :param on_report: called with each stage's report in chain order when it is finished
+            (after all of them when they overlap); an error it raises stops the chain.
+        """
+        reports = []
+        for stage, output_dir in chain:
+            if on_start is not None:
+                on_start(stage)
+            reports.append(self.run(stage, inputs, output_dir))
+            if on_report is not None:
+                on_report(reports[-1])
+            inputs = output_dir
+        return reports
+
+
+def prepare_output(stage: str, output_dir: Path) -> None:
+    """Make a stage directory (and its ``.done/``) and remove a killed run's temporary files.
+
+    :raises NotWritable: when it cannot be written.
+    """
+    try:
+        (output_dir / DONE_DIR).mkdir(parents=True, exist_ok=True)
+        remove_temporary(output_dir)
+    except OSError as e:
+        if (wrapped := not_writable(e, stage, output_dir)) is None:
+            raise
+        raise wrapped from e
+
+
+def finished_counts(stage: str, files: ShardFiles) -> dict | None:
+    """The counts of a finished shard; ``None`` when it is still to do (unfinished, or finished
+    with a torn manifest: then unmarked, with a warning naming it)."""
+    done = files.read_done()
+    if done is not None and (torn := check_manifest(files.cuts)) is not None:
+        logger.warning("%s: %s is torn (%s); redoing its shard", stage, files.cuts, torn)
+        files.unmark()
+        done = None
+    return done
 
 
 def _resume(stage: str, shards: list[Path], output_dir: Path, report: StageReport) -> list[Path]:
@@ -485,12 +553,7 @@ def _resume(stage: str, shards: list[Path], output_dir: Path, report: StageRepor
     and finished ones whose manifest is torn, with a warning naming it)."""
     todo = []
     for shard in shards:
-        files = ShardFiles(shard, output_dir)
-        done = files.read_done()
-        if done is not None and (torn := check_manifest(files.cuts)) is not None:
-            logger.warning("%s: %s is torn (%s); redoing its shard", stage, files.cuts, torn)
-            files.unmark()
-            done = None
+        done = finished_counts(stage, ShardFiles(shard, output_dir))
         if done is None:
             todo.append(shard)
         else:
@@ -503,7 +566,14 @@ def _resume(stage: str, shards: list[Path], output_dir: Path, report: StageRepor
     return todo
 
 
-def _unmark_empty(shards: list[Path], output_dir: Path) -> None:
+def input_shards(inputs: Pathlike | Sequence[Pathlike]) -> list[Path]:
+    """The shard manifests ``inputs`` names: a stage directory's shards, a manifest, a list."""
+    if isinstance(inputs, (str, Path)):
+        return list_shards(inputs) if Path(inputs).is_dir() else [Path(inputs)]
+    return [Path(p) for p in inputs]
+
+
+def unmark_empty(shards: list[Path], output_dir: Path) -> None:
     """Unmark the finished shards that gave no cut (a stopped stage redoes them when rerun)."""
     for shard in shards:
         files = ShardFiles(shard, output_dir)
@@ -512,7 +582,7 @@ def _unmark_empty(shards: list[Path], output_dir: Path) -> None:
             files.unmark()
 
 
-class _Progress:
+class Progress:
     """The ``on_progress`` of :meth:`Executor.run`: advances the bar; :meth:`watch` stops the
     stage when its first ``limit`` items all failed."""
 
@@ -545,14 +615,24 @@ class _Progress:
 
 
 def _count_lines(path: Path) -> int:
-    with gzip.open(path, "rt") as f:
-        return sum(1 for _ in f)
+    """Lines of a shard, for the progress bar (a torn shard: those before the break; the shard
+    itself then fails with :class:`TornManifest`)."""
+    count = 0
+    try:
+        with gzip.open(path, "rt") as f:
+            for _ in f:
+                count += 1
+    except (OSError, EOFError, zlib.error, UnicodeDecodeError):
+        pass
+    return count
 
 
 # --- the registry ---------------------------------------------------------------------------------
 
 #: Executors by name (``engine: {name: ...}``); built-in ones are imported on first lookup.
-EXECUTORS: Registry[type[Executor]] = Registry("engine", ("lhotse_triplets.engine.local",))
+EXECUTORS: Registry[type[Executor]] = Registry(
+    "engine", ("lhotse_triplets.engine.local", "lhotse_triplets.engine.ray")
+)
 
 
 def executor(name: str) -> Callable[[type[Executor]], type[Executor]]:
@@ -570,6 +650,15 @@ def executor(name: str) -> Callable[[type[Executor]], type[Executor]]:
 def available_executors() -> list[str]:
     """Registered executor names, sorted."""
     return EXECUTORS.names()
+
+
+#: ``engine`` keys only some executors take (``Executor.engine_keys``).
+OPTIONAL_ENGINE_KEYS = ("address", "streaming")
+
+
+def _takers(key: str) -> list[str]:
+    """Registered executors that take the ``engine`` key ``key``."""
+    return [name for name in EXECUTORS.names() if key in EXECUTORS.get(name).engine_keys]
 
 
 def get_executor(cfg: Any, progress: bool = True) -> Executor:

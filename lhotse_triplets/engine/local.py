@@ -1,33 +1,20 @@
 """The default executor: shards run in this process, or in a pool of worker processes.
 
 ``engine: {name: local, num_workers: N, threads_per_worker: T}``: with ``N > 1`` each shard runs
-in one of ``N`` spawned worker processes (each builds its own backends once), whose numeric
-libraries are limited to ``T`` threads so the workers do not oversubscribe the cores.
+in one of ``N`` spawned worker processes (each builds its own backends once), whose backends are
+limited to ``T`` threads (:mod:`lhotse_triplets.threads`: CTranslate2, onnxruntime, torch,
+OpenMP) so that the workers do not oversubscribe the cores; ``T`` defaults to the usable CPUs
+shared out among the workers. With ``N = 1`` the backends built in this process get ``T`` too.
 """
 
 import multiprocessing
-import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 from lhotse_triplets.engine.base import Executor, executor, process_shard
+from lhotse_triplets.threads import set_worker_threads, thread_limit
 from lhotse_triplets.transforms.base import Stage
-
-#: Environment variables read by the numeric libraries backends use (OpenMP, BLAS, onnxruntime
-#: and CTranslate2 through OpenMP, torch's intra-op pool).
-THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
-
-
-def limit_threads(threads: int) -> None:
-    """Limit the numeric libraries of this (fresh worker) process to ``threads`` threads."""
-    for name in THREAD_VARIABLES:
-        os.environ[name] = str(threads)
-    try:
-        import torch
-    except ImportError:
-        return
-    torch.set_num_threads(threads)
 
 
 @executor("local")
@@ -36,7 +23,9 @@ class LocalExecutor(Executor):
 
     Example::
 
-        report = LocalExecutor(num_workers=2).run(Score(...), "out/synthesize", "out/score")
+        report = LocalExecutor(num_workers=2, threads_per_worker=1).run(
+            Score(...), "out/synthesize", "out/score"
+        )
         print(report)
     """
 
@@ -47,14 +36,16 @@ class LocalExecutor(Executor):
         output_dir: Path,
         on_progress: Callable[[int], None],
     ) -> Iterator[dict]:
-        if self.num_workers <= 1:
-            for shard in shards:
-                yield process_shard(stage, shard, output_dir, on_cut=on_progress)
+        workers = stage.resources.get("concurrency") or self.num_workers
+        if workers <= 1:
+            with thread_limit(self.threads_per_worker):
+                for shard in shards:
+                    yield process_shard(stage, shard, output_dir, on_cut=on_progress)
             return
         pool = ProcessPoolExecutor(
-            max_workers=self.num_workers,
+            max_workers=workers,
             mp_context=multiprocessing.get_context("spawn"),
-            initializer=limit_threads,
+            initializer=set_worker_threads,
             initargs=(self.threads_per_worker,),
         )
         try:

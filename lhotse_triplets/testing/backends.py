@@ -9,9 +9,12 @@ output counts, NaN, int16 or stereo audio, hangs...) for the reliability tests; 
 for real data either.
 """
 
+import os
+import signal
 import time
 import zlib
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 
@@ -166,6 +169,17 @@ def _hang(seconds: float) -> None:
     time.sleep(seconds)
 
 
+def _die_once(marker: Path) -> None:
+    """Kill this process (``SIGKILL``, as the OOM killer would) unless ``marker`` exists;
+    create it first, so that only the first call dies."""
+    try:
+        with marker.open("x") as f:
+            f.write(str(os.getpid()))
+    except FileExistsError:
+        return
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
 def _audio_texts(audios: Sequence[np.ndarray]) -> list[str]:
     """The texts dummy-TTS audio encodes (what an audio backend's fault is triggered by)."""
     return DummyASR().transcribe(audios)
@@ -180,7 +194,10 @@ class FaultyTTS(DummyTTS):
         ``nan`` / ``inf`` (non-finite samples), ``int16`` (PCM integers), ``stereo`` (2-D),
         ``silent`` (zeros), ``empty`` (no samples), ``short`` (10 ms), ``hang`` (sleeps
         ``hang_seconds`` in the call), ``raise`` (``RuntimeError``), ``bad_rate`` (declares a
-        sampling rate of 0, for every text), ``none`` (returns ``None`` instead of a list).
+        sampling rate of 0, for every text), ``none`` (returns ``None`` instead of a list),
+        ``die_once`` (the worker process kills itself with ``SIGKILL``, the first time only:
+        it creates the file ``marker`` first, and answers normally once it exists).
+    :param marker: the file that records ``die_once``'s death (shared by all processes).
     """
 
     FAULTS = (
@@ -197,6 +214,7 @@ class FaultyTTS(DummyTTS):
         "raise",
         "bad_rate",
         "none",
+        "die_once",
     )
 
     def __init__(
@@ -204,12 +222,16 @@ class FaultyTTS(DummyTTS):
         fault: str = "short_count",
         trigger: str | None = TRIGGER,
         hang_seconds: float = 3600.0,
+        marker: str | None = None,
         **options,
     ) -> None:
         if fault not in self.FAULTS:
             raise ValueError(f"Unknown fault {fault!r}; known: {', '.join(self.FAULTS)}")
+        if fault == "die_once" and not marker:
+            raise ValueError("fault='die_once' needs a marker file")
         super().__init__(**options)
         self.fault, self.trigger, self.hang_seconds = fault, trigger, hang_seconds
+        self.marker = marker
         #: Calls of :meth:`synthesize` in this process (tests count retries).
         self.calls = 0
 
@@ -222,6 +244,8 @@ class FaultyTTS(DummyTTS):
         hit = [_triggered(t, self.trigger) for t in texts]
         if any(hit) and self.fault == "hang":
             _hang(self.hang_seconds)  # then answers normally
+        elif any(hit) and self.fault == "die_once":
+            _die_once(Path(self.marker))
         elif any(hit) and self.fault == "none":
             return None  # type: ignore[return-value]
         elif any(hit) and self.fault == "raise":

@@ -122,6 +122,10 @@ class Stage:
     #: :func:`~lhotse_triplets.transforms.registry.build_stage` sets it from
     #: ``engine.item_timeout``.
     item_timeout: float | None = None
+    #: What one worker of the stage reserves on a cluster (``num_gpus``, ``num_cpus``,
+    #: ``concurrency``; see :func:`~lhotse_triplets.transforms.registry.stage_resources`), set
+    #: by ``build_stage``; executors that place workers read it.
+    resources: dict[str, Any] = {}
 
     def __init__(self) -> None:
         self._backends: dict[str, Any] = {}
