@@ -120,17 +120,15 @@ def check_recipe(cfg: Any) -> None:
 
 def check_executor(cfg: Any) -> None:
     """``engine.name`` is a registered executor that takes ``engine.options``."""
-    from lhotse_triplets.engine import EXECUTORS, OPTIONAL_ENGINE_KEYS
+    from lhotse_triplets.engine import EXECUTORS, unsupported_engine_key
 
     _registered(cfg, "engine.name", cfg.engine.name, EXECUTORS.names(), EXECUTORS.kind)
     cls = EXECUTORS.get(cfg.engine.name)
     what = f"executor {cfg.engine.name!r}"
     _options(cfg, "engine.options", cls, cfg.engine.options, what, fixed=_EXECUTOR_FIXED)
-    for key in OPTIONAL_ENGINE_KEYS:
-        if getattr(cfg.engine, key, None) and key not in cls.engine_keys:
-            takers = [n for n in EXECUTORS.names() if key in EXECUTORS.get(n).engine_keys]
-            problem = f"not an option of {what} (executors that take it: {', '.join(takers)})"
-            raise config_error(cfg, f"engine.{key}", problem)
+    if (unsupported := unsupported_engine_key(cls, cfg.engine)) is not None:
+        key, problem = unsupported
+        raise config_error(cfg, f"engine.{key}", problem)
     try:
         cls.check_available()
     except ImportError as e:

@@ -23,6 +23,7 @@ from lhotse_triplets.engine.base import (
     shard_cuts,
     shard_inputs,
     unmark_failed_shards,
+    unsupported_engine_key,
 )
 from lhotse_triplets.engine.local import LocalExecutor
 
@@ -36,6 +37,7 @@ __all__ = [
     "not_writable",
     "remove_temporary",
     "unmark_failed_shards",
+    "unsupported_engine_key",
     "LocalExecutor",
     "StageReport",
     "EXECUTORS",

@@ -438,12 +438,9 @@ class Executor(ABC):
             (e.g. ``streaming: true`` for ``local``), naming it.
         """
         own = {key: getattr(cfg, key, None) for key in cls.engine_keys}
-        for key in OPTIONAL_ENGINE_KEYS:
-            if key not in cls.engine_keys and getattr(cfg, key, None):
-                raise ValueError(
-                    f"engine.{key} is not an option of the {cfg.name!r} executor (executors that "
-                    f"take it: {', '.join(_takers(key)) or '-'})"
-                )
+        if (unsupported := unsupported_engine_key(cls, cfg)) is not None:
+            key, problem = unsupported
+            raise ValueError(f"engine.{key}: {problem}")
         return cls(
             num_workers=cfg.num_workers,
             threads_per_worker=cfg.threads_per_worker,
@@ -656,9 +653,15 @@ def available_executors() -> list[str]:
 OPTIONAL_ENGINE_KEYS = ("address", "streaming")
 
 
-def _takers(key: str) -> list[str]:
-    """Registered executors that take the ``engine`` key ``key``."""
-    return [name for name in EXECUTORS.names() if key in EXECUTORS.get(name).engine_keys]
+def unsupported_engine_key(cls: type[Executor], cfg: Any) -> tuple[str, str] | None:
+    """``(key, problem)`` for the first key of :data:`OPTIONAL_ENGINE_KEYS` the ``engine``
+    section ``cfg`` sets that executor ``cls`` does not take (``None`` when there is none)."""
+    for key in OPTIONAL_ENGINE_KEYS:
+        if getattr(cfg, key, None) and key not in cls.engine_keys:
+            takers = [n for n in EXECUTORS.names() if key in EXECUTORS.get(n).engine_keys]
+            what = f"executor {cls.name!r}"
+            return key, f"not an option of {what} (executors that take it: {', '.join(takers)})"
+    return None
 
 
 def get_executor(cfg: Any, progress: bool = True) -> Executor:

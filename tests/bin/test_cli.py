@@ -149,6 +149,22 @@ def test_run_until_stops_after_a_stage(tmp_path):
     assert not (out / "score").exists() and not (out / "export").exists()
 
 
+def test_engine_flag_names_the_executor(tmp_path):
+    """``--engine NAME`` is ``engine.name=NAME`` given first: checked before any work, and a
+    later ``engine.name=`` override wins."""
+    config = tmp_path / "dummy.yaml"
+    config.write_text(yaml.safe_dump({"prepare": {"recipe": "sample"}}))
+    bad = CliRunner().invoke(
+        cli, ["run", str(config), "-o", str(tmp_path / "a"), "--engine", "nope"]
+    )
+    assert bad.exit_code == 1
+    assert "engine.name: unknown engine 'nope'" in bad.output
+    assert "(from override engine.name=nope)" in bad.output and not (tmp_path / "a").exists()
+    out = tmp_path / "b"
+    invoke("run", config, "-o", out, "--engine", "nope", "engine.name=local", "--until", "prepare")
+    assert (out / "prompts").is_dir()
+
+
 def test_every_export_from_the_cli(gated, tmp_path):
     kept = sum(1 for c in read_cuts(gated) if not c.custom.get(fields.REJECT_REASON))
     invoke("export", "shar", gated, tmp_path / "e")

@@ -30,6 +30,7 @@ from lhotse_triplets.engine import (
 )
 from lhotse_triplets.errors import read_failures
 from lhotse_triplets.pipeline import run_pipeline
+from lhotse_triplets.testing.configs import DUMMY_RUN as CONFIG
 from lhotse_triplets.testing.cuts import dummy_prompt_cuts
 from lhotse_triplets.testing.stages import ThreadProbe
 from lhotse_triplets.transforms.registry import build_stage
@@ -39,20 +40,8 @@ from lhotse_triplets.engine.ray import RayExecutor  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
-#: A run on the dummy backends with failures: the faulty TTS gives no audio for prompts that say
-#: "cubes" (FAULTY), and the gate rejects some clips.
-CONFIG = {
-    "languages": ["en", "fr"],
-    "prepare": {"recipe": "sample", "options": {"num_conversations": 6}},
-    "rephrase": {"embed": {"name": "dummy"}},
-    "synthesize": {"tts": {"default": {"name": "dummy"}}, "voices_per_prompt": 2},
-    "score": {"asr": {"name": "dummy"}, "embed": {"name": "dummy"}, "mos": {"name": "dummy"}},
-    "gate": {"min_similarity": 0.9, "max_error_rate": 0.1, "min_mos": 2.0},
-    "export": {"formats": ["shar", "triplets"]},
-    "shard_size": 3,
-}
-
-
+#: The dummy-backend run of the reliability tests; FAULTY makes its TTS give no audio for prompts
+#: that say "cubes", so the runs compared have failures (and the gate rejects some clips).
 FAULTY = ("synthesize.tts.default.name=faulty", "synthesize.tts.default.options.trigger=cubes")
 
 

@@ -4,11 +4,9 @@ Synthetic speakers are harmonic tones of their own pitch and timbre (with a litt
 variation per clip); the ``dummy`` speaker backend (band energies) tells them apart.
 """
 
-import gzip
 import json
 import shutil
 import sys
-import tarfile
 import types
 from collections import Counter
 from pathlib import Path
@@ -28,6 +26,7 @@ from lhotse_triplets.recipes.speakers.medoid import distance_matrix, medoid
 from lhotse_triplets.recipes.speakers.output import SPEAKER_INFO_FIELDS
 from lhotse_triplets.recipes.speakers.split import num_valid, split_indices
 from lhotse_triplets.testing.backends import DummyTTS
+from lhotse_triplets.testing.files import file_blobs
 
 SR = 16000
 #: name -> (f0 Hz, harmonic weights, number of good clips)
@@ -458,15 +457,7 @@ def test_reference_audio_never_reaches_the_export(prepared, tmp_path) -> None:
     assert Counter(c.supervisions[0].speaker in references for c in spoken) == {True: 3}
     out = tmp_path / "export" / "shar"
     export_shar(CutSet.from_cuts(spoken), out, shard_size=2)
-    files = [p for p in out.rglob("*") if p.is_file()]
-    assert files
-    for path in files:
-        blobs = [path.read_bytes()]
-        if path.suffix == ".gz":
-            blobs.append(gzip.decompress(blobs[0]))
-        if path.suffix == ".tar":
-            with tarfile.open(path) as tar:
-                blobs += [tar.extractfile(m).read() for m in tar.getmembers() if m.isfile()]
-        for blob in blobs:
-            for needle in needles:
-                assert needle not in blob, f"reference data found in {path}"
+    assert any(p.is_file() for p in out.rglob("*"))
+    for path, blob in file_blobs(out):
+        for needle in needles:
+            assert needle not in blob, f"reference data found in {path}"

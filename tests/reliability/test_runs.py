@@ -23,18 +23,10 @@ from lhotse_triplets.engine import RunError, read_cuts
 from lhotse_triplets.errors import ItemError
 from lhotse_triplets.pipeline import run_pipeline, step_settings
 from lhotse_triplets.testing.backends import DummyTTS
+from lhotse_triplets.testing.configs import DUMMY_RUN
 from lhotse_triplets.testing.cuts import dummy_prompt_cuts
 
-CONFIG = {
-    "languages": ["en", "fr"],
-    "prepare": {"recipe": "sample", "options": {"num_conversations": 6}},
-    "rephrase": {"embed": {"name": "dummy"}},
-    "synthesize": {"tts": {"default": {"name": "dummy"}}, "voices_per_prompt": 2},
-    "score": {"asr": {"name": "dummy"}, "embed": {"name": "dummy"}, "mos": {"name": "dummy"}},
-    "gate": {"min_similarity": 0.9, "max_error_rate": 0.1, "min_mos": 2.0},
-    "export": {"formats": ["shar", "triplets"]},
-    "shard_size": 3,
-}
+CONFIG = DUMMY_RUN
 
 
 def write_config(tmp_path: Path, **changes) -> Path:
