@@ -123,7 +123,9 @@ def test_resemblyzer_embeds_like_embed_utterance(resemblyzer, tts_speech) -> Non
     assert_unit_rows(vectors, len(clips), 256)
     encoder = resemblyzer._encoder
     own = np.stack([encoder.embed_utterance(preprocess_wav(c, source_sr=SR)) for c in clips])
-    np.testing.assert_allclose(vectors, own, atol=1e-5)
+    # Batches of other shapes sum in another order (multithreaded BLAS): up to ~4e-5 apart on
+    # unit vectors, nothing a cosine similarity notices.
+    np.testing.assert_allclose(vectors, own, atol=2e-4)
     assert resemblyzer.embed([]).shape == (0, 256)
 
 
