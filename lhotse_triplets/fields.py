@@ -28,6 +28,26 @@ SYSTEM_PROMPT = "system_prompt"
 QUESTION = "question"
 #: Name of the corpus the conversation comes from (e.g. ``CLEVR``).
 DATA_SOURCE = "data_source"
+
+# --- spoken dialogue fields (one cut per turn; ``supervision.speaker`` is the mapped role) ----
+#: The corpus's own speaker / actor id of a turn (``LLM1``, ``t_<uuid>``'s actor letter, ...).
+SPEAKER_ID = "speaker_id"
+#: The corpus's emotion label of a turn (free-form or the corpus's set).
+EMOTION = "emotion"
+#: The emotion the turn's audio was synthesized with, when it differs in kind (DeepDialogue's
+#: RAVDESS label in the segment file name).
+AUDIO_EMOTION = "audio_emotion"
+#: The conversation's topic domain (DeepDialogue's ``domain``).
+DOMAIN = "domain"
+#: The models that generated the conversation's text (DeepDialogue's ``model1``/``model2``).
+GENERATED_BY = "generated_by"
+#: The corpus split the conversation belongs to (``train``, ``valid_freq``, ...).
+SPLIT = "split"
+#: Speech tokens of the turn's audio as an integer list (InstructS2S's CosyVoice2 ``unit``).
+SPEECH_UNITS = "speech_units"
+#: How the turn's audio was made when not taken from the corpus (``synthesized: <engine>``);
+#: ``missing`` when the corpus has none (a text-only turn).
+AUDIO_SOURCE = "audio_source"
 #: Earlier turns of the conversation: list of ``{"role": "user"|"assistant", "text": ...}``.
 HISTORY = "history"
 #: Supplied per-language versions of the user text: ``{language: text}``.
