@@ -26,6 +26,9 @@ _BUILTIN_MODULES = (
     "lhotse_triplets.recipes.llava_instruct",
     "lhotse_triplets.recipes.sample",
     "lhotse_triplets.recipes.speakers",
+    "lhotse_triplets.recipes.deepdialogue",
+    "lhotse_triplets.recipes.multidialog",
+    "lhotse_triplets.recipes.instructs2s",
 )
 
 PrepareFunction = Callable[..., CutSet]

@@ -1,0 +1,1 @@
+"""Recipe deepdialogue (work in progress, issue 12)."""

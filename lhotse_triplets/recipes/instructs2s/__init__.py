@@ -1,0 +1,1 @@
+"""Recipe instructs2s (work in progress, issue 12)."""

@@ -1,0 +1,1 @@
+"""Recipe multidialog (work in progress, issue 12)."""
