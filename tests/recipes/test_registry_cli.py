@@ -96,11 +96,18 @@ def _last_line(output: str) -> str:
 
 
 def test_builtin_recipes_are_registered():
-    assert available_recipes() == ["llava_instruct", "sample", "speakers"]
+    assert available_recipes() == [
+        "deepdialogue",
+        "instructs2s",
+        "llava_instruct",
+        "multidialog",
+        "sample",
+        "speakers",
+    ]
     assert get_recipe("llava_instruct") is prepare_llava_instruct
     assert RECIPES["sample"] is prepare_sample and "sample" in RECIPES
-    assert sorted(RECIPES) == available_recipes() and len(RECIPES) == 3
-    with pytest.raises(ValueError, match="known recipes: llava_instruct, sample"):
+    assert sorted(RECIPES) == available_recipes() and len(RECIPES) == 6
+    with pytest.raises(ValueError, match="known recipes: deepdialogue, instructs2s, llava_"):
         get_recipe("llava-instruct")
     with pytest.raises(KeyError):
         RECIPES["nope"]

@@ -1,0 +1,233 @@
+"""InstructS2S-200K rows: the JSON array read as a stream, and one conversation's turn cuts.
+
+A row is ``{"id", "conversation": [{"from": "human"|"gpt", "text", "speech", "unit"}]}``; every
+turn becomes one cut (id ``{conversation_id}-t{turn}``, see :func:`conversation_outputs`). A row
+that cannot be used in full gives one :class:`~lhotse_triplets.errors.Failure` (named by its
+conversation id) and no cuts, so the turns of every kept conversation stay contiguous.
+"""
+
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lhotse import MonoCut, Recording, SupervisionSegment
+from lhotse.utils import Pathlike
+
+from lhotse_triplets import fields
+from lhotse_triplets.errors import Failure, ItemError
+from lhotse_triplets.paths import inside
+from lhotse_triplets.recipes.utils import STAGE, Output, check_cut_text
+
+#: Rate every turn's recording is resampled to (lazily, on load).
+SAMPLING_RATE = 16000
+#: The corpus's speaker names -> roles, unless ``roles`` says otherwise.
+DEFAULT_ROLES = {"human": "user", "gpt": "assistant"}
+#: What ``audio_source`` says of a turn whose wav is not in the corpus.
+MISSING = "missing"
+
+_UNIT = re.compile(r"<(\d+)>")
+_UNITS = re.compile(r"(?:\s*<\d+>)*\s*")
+#: ``...-<k>-user.wav`` / ``...-<k>-assistant.wav``: the role the corpus spoke the wav as.
+_WAV_ROLE = re.compile(r"-\d+-(user|assistant)\.wav$")
+_BOM = b"\xef\xbb\xbf"
+
+
+@dataclass(frozen=True)
+class TurnOptions:
+    """How the turns of a row become cuts (the same for every row of a run)."""
+
+    audio_dir: Path
+    roles: Mapping[str, str]
+    language: str = "en"
+    split: str = "train"
+    allow_outside: bool = False
+    max_turn_chars: int | None = None
+
+
+def parse_roles(roles: str | Mapping[str, str] | None) -> dict[str, str]:
+    """The role map: ``"human=user,gpt=assistant"`` (or a mapping) -> ``{"human": "user", ...}``;
+    ``None`` gives :data:`DEFAULT_ROLES`.
+
+    Example::
+
+        >>> parse_roles("human=User,gpt=Assistant")
+        {'human': 'User', 'gpt': 'Assistant'}
+    """
+    if roles is None:
+        return dict(DEFAULT_ROLES)
+    if isinstance(roles, Mapping):
+        pairs = [(str(k), str(v)) for k, v in roles.items()]
+    else:
+        pairs = [entry.partition("=")[::2] for entry in roles.split(",") if entry.strip()]
+    mapping = {name.strip(): role.strip() for name, role in pairs}
+    if not mapping or not all(mapping) or not all(mapping.values()):
+        raise ValueError(f"roles: expected NAME=ROLE[,NAME=ROLE...], got {roles!r}")
+    return mapping
+
+
+def stream_rows(path: Pathlike) -> Iterator[tuple[int, Any]]:
+    """``(index, row)`` for each element of the JSON array in ``path``, parsed as a stream
+    (``ijson``: memory stays flat whatever the file's size).
+
+    A file broken part way gives, after the rows before the break, one ``(index, ItemError)``
+    (``invalid_json``); the rest of the file is skipped.
+
+    :raises ValueError: the file does not hold a JSON array.
+    """
+    import ijson
+
+    with open(path, "rb") as f:
+        head = f.read(len(_BOM))
+        f.seek(len(_BOM) if head == _BOM else 0)
+        start = f.read(4096).lstrip()
+        if not start.startswith(b"["):
+            raise ValueError(f"{path} does not hold a JSON array (starts with {start[:20]!r})")
+        f.seek(len(_BOM) if head == _BOM else 0)
+        count = 0
+        try:
+            for row in ijson.items(f, "item", use_float=True):
+                yield count, row
+                count += 1
+        except (ijson.JSONError, UnicodeDecodeError) as e:
+            detail = f"{type(e).__name__}: {str(e)[:200]} after {count} rows"
+            yield count, ItemError(f"invalid_json: {detail}; the rest of the file is skipped")
+
+
+def parse_units(units: object, turn: int) -> list[int]:
+    """CosyVoice2 speech tokens ``"<2957><4299>..."`` as integers (a list of ints is kept).
+
+    Example::
+
+        >>> parse_units("<2957><4299>", 1)
+        [2957, 4299]
+    """
+    if isinstance(units, list) and all(isinstance(u, int) and u >= 0 for u in units):
+        return list(units)
+    if isinstance(units, str) and _UNITS.fullmatch(units):
+        return [int(u) for u in _UNIT.findall(units)]
+    raise ItemError(f"invalid_units: turn {turn}: {str(units)[:60]!r} is not <n><n>... tokens")
+
+
+def row_conversation_id(row: object, index: int) -> str:
+    """The row's ``id`` as a string; ``invalid_id`` unless a non-empty string or an integer."""
+    if not isinstance(row, Mapping):
+        raise ItemError(f"not_an_object: row {index} is a {type(row).__name__}")
+    conversation_id = row.get("id")
+    if isinstance(conversation_id, bool) or not isinstance(conversation_id, (str, int)):
+        raise ItemError(f"invalid_id: row {index} has id {str(conversation_id)[:60]!r}")
+    if not str(conversation_id).strip():
+        raise ItemError(f"invalid_id: row {index} has an empty id")
+    return str(conversation_id)
+
+
+def conversation_outputs(conversation_id: str, row: Mapping, options: TurnOptions) -> list[Output]:
+    """The turn cuts of one row, or one failure naming the conversation (nothing kept of it).
+
+    Example::
+
+        >>> options = TurnOptions(Path("corpus"), DEFAULT_ROLES)
+        >>> [c.id for c in conversation_outputs("a1", row, options)]
+        ['a1-t0', 'a1-t1']
+    """
+    turns = row.get("conversation")
+    if not isinstance(turns, list) or not turns:
+        reason = f"no_conversation: {str(turns)[:60]!r} is not a non-empty list of turns"
+        return [Failure(conversation_id, STAGE, reason)]
+    try:
+        cuts = [turn_cut(conversation_id, turn, raw, options) for turn, raw in enumerate(turns)]
+    except ItemError as e:
+        return [Failure.of(conversation_id, STAGE, e)]
+    for cut in cuts:
+        reason = check_cut_text(cut, options.max_turn_chars, None)
+        if reason is not None:
+            code, detail = reason.split(": ", 1)
+            turn = cut.custom[fields.TURN]
+            return [Failure(conversation_id, STAGE, f"{code}: turn {turn}: {detail}")]
+    return cuts
+
+
+def turn_cut(conversation_id: str, turn: int, raw: object, options: TurnOptions) -> MonoCut:
+    """One turn as a cut: text, mapped role, the corpus's speaker, units, and the wav (16 kHz
+    mono on load) or, without a wav in the corpus, no recording and ``audio_source="missing"``.
+    """
+    if not isinstance(raw, Mapping):
+        raise ItemError(f"malformed_turn: turn {turn} is a {type(raw).__name__}, not an object")
+    speaker_id = raw.get("from")
+    if speaker_id not in options.roles:
+        known = ", ".join(sorted(options.roles))
+        raise ItemError(f"unknown_role: turn {turn}: {str(speaker_id)[:40]!r} (known: {known})")
+    text = raw.get("text")
+    if not isinstance(text, str) or not text.strip():
+        raise ItemError(f"empty_turn: turn {turn} has no text")
+    custom: dict[str, Any] = {
+        fields.CONVERSATION_ID: conversation_id,
+        fields.TURN: turn,
+        fields.SPEAKER_ID: speaker_id,
+        fields.SPLIT: options.split,
+    }
+    if raw.get("unit") is not None:
+        custom[fields.SPEECH_UNITS] = parse_units(raw["unit"], turn)
+    cut_id = f"{conversation_id}-t{turn}"
+    recording = turn_recording(cut_id, raw.get("speech"), speaker_id, turn, options)
+    if recording is None:
+        custom[fields.AUDIO_SOURCE] = MISSING
+    duration = recording.duration if recording is not None else 0.0
+    supervision = SupervisionSegment(
+        id=cut_id,
+        recording_id=recording.id if recording is not None else cut_id,
+        start=0.0,
+        duration=duration,
+        text=text.strip(),
+        language=options.language,
+        speaker=options.roles[speaker_id],
+    )
+    return MonoCut(
+        id=cut_id,
+        start=0.0,
+        duration=duration,
+        channel=0,
+        recording=recording,
+        supervisions=[supervision],
+        custom=custom,
+    )
+
+
+def turn_recording(
+    cut_id: str, speech: object, speaker_id: str, turn: int, options: TurnOptions
+) -> Recording | None:
+    """The turn's wav as a recording resampled to 16 kHz on load; ``None`` when the row names
+    none or the file is not there.
+
+    :raises ItemError: ``malformed_turn`` (a path that is not a string), ``outside_root``,
+        ``audio_role_mismatch`` (a ``-user.wav`` on a ``gpt`` turn or the reverse),
+        ``unreadable_audio``, ``empty_audio``.
+    """
+    if speech is None or speech == "":
+        return None
+    if not isinstance(speech, str):
+        raise ItemError(f"malformed_turn: turn {turn}: speech is a {type(speech).__name__}")
+    match = _WAV_ROLE.search(speech)
+    expected = DEFAULT_ROLES.get(speaker_id)
+    if match and expected and match[1] != expected:
+        raise ItemError(
+            f"audio_role_mismatch: turn {turn}: {speech[-80:]!r} on a {speaker_id} turn"
+        )
+    try:
+        path = inside(speech, options.audio_dir, what="audio", allow_outside=options.allow_outside)
+    except ItemError as e:
+        code, detail = e.reason.split(": ", 1)
+        raise ItemError(f"{code}: turn {turn}: {detail}") from None
+    if not path.is_file():
+        return None
+    try:
+        recording = Recording.from_file(path, recording_id=cut_id)
+    except Exception as e:  # noqa: BLE001 - any decoder error makes the item fail
+        detail = f"{speech[-80:]!r}: {type(e).__name__}"
+        raise ItemError(f"unreadable_audio: turn {turn}: {detail}") from None
+    if recording.num_samples <= 0:
+        raise ItemError(f"empty_audio: turn {turn}: {speech[-80:]!r} has no samples")
+    if recording.sampling_rate != SAMPLING_RATE:
+        recording = recording.resample(SAMPLING_RATE)
+    return recording
