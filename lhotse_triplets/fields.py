@@ -30,6 +30,9 @@ QUESTION = "question"
 DATA_SOURCE = "data_source"
 
 # --- spoken dialogue fields (one cut per turn; ``supervision.speaker`` is the mapped role) ----
+#: The turn's role after the recipe's role map (``user`` / ``assistant`` by default), also the
+#: supervision's ``speaker``; kept here too because ``synthesize`` sets the speaker to its voice.
+ROLE = "role"
 #: The corpus's own speaker / actor id of a turn (``LLM1``, ``t_<uuid>``'s actor letter, ...).
 SPEAKER_ID = "speaker_id"
 #: The corpus's emotion label of a turn (free-form or the corpus's set).

@@ -3,8 +3,8 @@
 Every import statement counts, at module level or inside a function. Layers, bottom to top
 (a module may import its own layer and those below)::
 
-    base       fields, errors, paths, cuts, audio, images, metrics, selection, summary,
-               rephrasing, registry (the generic one), text, redact, threads
+    base       fields, errors, paths, cuts, audio, images, metrics, selection, summary, dialogues,
+               rephrasing, registry (the generic one), text, redact, threads, tokenizers
     backends   the backend registry and implementations
     config     the configuration schemas; the voice catalog
     stages     transforms (stages), recipes, testing helpers
@@ -34,6 +34,8 @@ LAYERS = {
         "text",
         "redact",
         "threads",
+        "dialogues",
+        "tokenizers",
         "",  # the package's own __init__
     ),
     "backends": ("backends",),

@@ -48,6 +48,7 @@ from lhotse.utils import Pathlike, fastcopy
 from lhotse_triplets import fields
 from lhotse_triplets.audio import encode
 from lhotse_triplets.cuts import cut_language, cut_text, cut_voice, is_rejected
+from lhotse_triplets.dialogues import conversation_id, is_turn_cut
 from lhotse_triplets.errors import Failure, ItemError, log_failure
 from lhotse_triplets.images import image_extension, load_image_bytes
 from lhotse_triplets.paths import inside, is_safe_name, safe_name
@@ -556,16 +557,20 @@ class ConversationKey(NamedTuple):
 
     @property
     def name(self) -> str:
-        """The exported conversation's id: ``<conversation id>-<language>-<voice>``."""
-        return f"{self.conversation_id}-{self.language}-{self.voice}"
+        """The exported conversation's id: ``<conversation id>-<language>-<voice>``
+        (``<conversation id>-<language>`` for a dialogue corpus's, which has no voice)."""
+        voice = f"-{self.voice}" if self.voice else ""
+        return f"{self.conversation_id}-{self.language}{voice}"
 
 
 def conversation_key(cut: Cut) -> ConversationKey:
-    """The conversation ``cut`` belongs to (its own id when it has no ``conversation_id``)."""
-    custom = cut.custom or {}
-    return ConversationKey(
-        str(custom.get(fields.CONVERSATION_ID) or cut.id), cut_language(cut), cut_voice(cut)
-    )
+    """The conversation ``cut`` belongs to (its own id when it has no ``conversation_id``).
+
+    A dialogue turn cut (:func:`~lhotse_triplets.dialogues.is_turn_cut`) has no voice in its
+    key: its turns have different speakers, and a turn re-spoken by ``synthesize`` stays in it.
+    """
+    voice = "" if is_turn_cut(cut) else cut_voice(cut)
+    return ConversationKey(conversation_id(cut), cut_language(cut), voice)
 
 
 def _turn_order(cut: Cut) -> tuple[int, str]:
