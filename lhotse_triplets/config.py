@@ -182,7 +182,8 @@ class ExportConfig:
 
     #: Registered formats (``lhotse-triplets export --help`` lists them): ``shar`` (Lhotse Shar
     #: + its NeMo YAML), ``nemo`` (multimodal_conversation shards + YAML), ``triplets`` (JSONL
-    #: index), ``triplet_files`` (WAV tree), ``hf``, ``duplex``, ``report``.
+    #: index), ``triplet_files`` (WAV tree), ``hf``, ``duplex``, ``ttt`` (per-turn rows for
+    #: long-context TTT training, a Hugging Face dataset), ``report``.
     formats: list[str] = field(default_factory=lambda: ["shar", "triplets"])
     #: Items per shard (cuts; conversations for ``nemo``, dialogues for ``duplex``); ``null``: no
     #: count limit.
@@ -223,6 +224,16 @@ class ExportConfig:
     duplex_agent_voice: str | None = None
     #: Seconds of silence between ``duplex`` turns.
     duplex_gap: float = 0.4
+    #: Role names the dialogue exports write, over the defaults: ``duplex`` supervisions
+    #: (``{user: user, assistant: agent}``, NeMo DuplexS2SDataset's input/output roles; its
+    #: example YAML uses ``{user: User, assistant: Assistant}``) and ``nemo`` turns' ``from``
+    #: (``User``/``Assistant``).
+    role_names: dict[str, str] = field(default_factory=dict)
+    #: Tokenizer for ``ttt`` rows' ``input_ids``/``labels``: a Hugging Face tokenizer folder or a
+    #: SentencePiece ``*.model``; ``null``: rows without token ids.
+    tokenizer: str | None = None
+    #: ``ttt`` ``input_ids``/``labels`` are padded to a multiple of this many tokens.
+    pad_multiple: int = 64
 
 
 @dataclass

@@ -34,6 +34,7 @@ from lhotse.cut import Cut
 from lhotse.utils import Pathlike
 
 from lhotse_triplets.config import ExportConfig
+from lhotse_triplets.dialogues import role_names
 from lhotse_triplets.errors import Failure, log_failure
 from lhotse_triplets.export import common
 from lhotse_triplets.export.common import ExportCounts, check_export_dir
@@ -266,7 +267,7 @@ def get_exporter(name: str) -> Exporter:
 
 
 #: Options that are counts (at least 1 when set).
-_COUNTS = ("shard_size", "num_buckets", "hf_num_shards", "hf_max_shard_rows")
+_COUNTS = ("shard_size", "num_buckets", "hf_num_shards", "hf_max_shard_rows", "pad_multiple")
 #: Options that are positive numbers when set.
 _POSITIVE = ("shard_hours", "sampling_rate")
 
@@ -299,6 +300,10 @@ def check_export_options(export_cfg: ExportConfig, formats: Iterable[str] | None
     for language, weight in weights.items():
         _check_number(f"weights.{language}", weight, minimum=0)
     _check_choices(export_cfg, list(formats))
+    try:
+        role_names(export_cfg.role_names or None, default={})
+    except ValueError as e:
+        raise ValueError(f"export.role_names: {e}") from None
 
 
 def _check_formats(formats: Any) -> list[str]:
