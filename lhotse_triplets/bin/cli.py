@@ -13,6 +13,7 @@ import yaml
 
 from lhotse_triplets import __version__
 from lhotse_triplets.bin.bench_cmds import bench
+from lhotse_triplets.bin.curriculum_cmds import curriculum
 from lhotse_triplets.bin.export_cmds import export
 from lhotse_triplets.bin.prepare_cmds import prepare
 from lhotse_triplets.bin.stages import STAGE_COMMANDS, run
@@ -83,7 +84,7 @@ def cli(verbose: bool) -> None:
         logging.getLogger("phonemizer").setLevel(logging.ERROR)
 
 
-for command in (prepare, *STAGE_COMMANDS, run, export, bench, voices):
+for command in (prepare, *STAGE_COMMANDS, run, export, bench, voices, curriculum):
     cli.add_command(command)
 
 if __name__ == "__main__":
