@@ -6,6 +6,7 @@
 - ``triplet_files``: WAVs, metadata and failure logs per language, an index (``files/``);
 - ``hf``: a Hugging Face dataset (``hf/``);
 - ``duplex``: DuplexS2S Shar (``duplex/``);
+- ``ttt``: per-turn rows for long-context TTT training, a Hugging Face dataset (``ttt/``);
 - ``report``: Markdown + HTML report with plots (``report/``);
 
 and :func:`open_export` to read them back. Importing this package imports no format module (nor
@@ -70,6 +71,7 @@ _FORMAT_NAMES = {
     "export_triplet_files": "triplet_files",
     "export_hf": "hf",
     "export_duplex": "duplex",
+    "export_ttt": "ttt",
     "export_report": "report",
 }
 
@@ -132,6 +134,7 @@ __all__ = [
     "export_shar",
     "export_triplet_files",
     "export_triplets",
+    "export_ttt",
     "exporter",
     "get_exporter",
     "iter_triplets",

@@ -11,7 +11,7 @@ of the pipeline config and :func:`~lhotse_triplets.export.export_formats` all go
         return ExportResult("my_format", paths={"my_format": str(output_dir / "mine")})
 
 ``output_dir`` is an *export directory*: each format writes its own entries inside it (``shar/``
-and ``nemo_data.yaml``, ``nemo/``, ``triplets.jsonl``, ``files/``, ``hf/``, ``duplex/``,
+and ``nemo_data.yaml``, ``nemo/``, ``triplets.jsonl``, ``files/``, ``hf/``, ``duplex/``, ``ttt/``,
 ``report/``) and replaces only those. Callers pass ``options=None, **overrides`` or an
 :class:`ExportOptions`; the decorator turns either into the :class:`ExportOptions` the function
 receives, checks the options (:func:`check_export_options`) and the export directory before
@@ -51,6 +51,7 @@ _BUILTIN_MODULES = (
     "lhotse_triplets.export.triplet_files",
     "lhotse_triplets.export.hf",
     "lhotse_triplets.export.duplex",
+    "lhotse_triplets.export.ttt",
     "lhotse_triplets.export.report",
 )
 
@@ -247,7 +248,7 @@ def available_formats() -> list[str]:
     Example::
 
         >>> available_formats()
-        ['duplex', 'hf', 'nemo', 'report', 'shar', 'triplet_files', 'triplets']
+        ['duplex', 'hf', 'nemo', 'report', 'shar', 'triplet_files', 'triplets', 'ttt']
     """
     return EXPORTERS.names()
 

@@ -7,7 +7,10 @@
 - ``nemo``: NeMo ``multimodal_conversation`` shards (``<lang>/manifest_N.jsonl`` +
   ``audio_N.tar``): one triplet per audio turn, the target being the assistant turn after it;
 - ``triplet_files``: ``metadata_<lang>.jsonl`` + WAVs + ``images/``;
-- ``hf``: a Hugging Face dataset (``save_to_disk`` folder, or an export folder with ``arrow/``).
+- ``hf``: a Hugging Face dataset (``save_to_disk`` folder, or an export folder with ``arrow/``);
+- ``ttt``: TTT rows (a ``save_to_disk`` folder with ``ttt.json``; reader in
+  :mod:`~lhotse_triplets.export.ttt`): one triplet per turn, no image, the transcript as target
+  text (a text-only turn has no samples).
 
 A new format adds its reader with :func:`reader` (in its own module; the built-in format
 modules are loaded before a folder is detected).
@@ -123,7 +126,7 @@ def detect_export(path: Pathlike) -> str:
     raise ValueError(
         f"{path} is not an export this library knows ({', '.join(readable_formats())}): "
         f"expected Shar cuts.*.jsonl.gz, NeMo <lang>/manifest_N.jsonl, triplet "
-        f"metadata_<lang>.jsonl or a datasets save_to_disk folder"
+        f"metadata_<lang>.jsonl, a datasets save_to_disk folder or TTT rows (ttt.json)"
     )
 
 
@@ -303,6 +306,8 @@ def _read_triplet_files(root: Path) -> Iterator[Triplet]:
 
 
 def _is_hf(path: Path) -> bool:
+    if is_ttt(path):
+        return False
     return (path / "state.json").is_file() or (path / "arrow" / "state.json").is_file()
 
 
@@ -318,3 +323,14 @@ def _read_hf(path: Path) -> Iterator[Triplet]:
         audio, sr = sf.read(io.BytesIO(row["audio"]["bytes"]), dtype="float32")
         meta = {k: v for k, v in row.items() if k not in ("audio", "image", TARGET_TEXT)}
         yield Triplet(row["image"], audio, sr, row[TARGET_TEXT], meta)
+
+
+#: The layout file of a ``ttt`` export (:mod:`~lhotse_triplets.export.ttt`, which holds its
+#: reader), next to its rows: a ``save_to_disk`` folder with it is not an ``hf`` export.
+TTT_METADATA = "ttt.json"
+
+
+def is_ttt(path: Path) -> bool:
+    """Whether ``path`` is the folder of a ``ttt`` export (a ``save_to_disk`` folder with
+    ``ttt.json``)."""
+    return (path / TTT_METADATA).is_file() and (path / "state.json").is_file()

@@ -37,7 +37,7 @@ from lhotse_triplets.export.reading import READERS
 
 from .dialogues import dialogue_cuts, kept
 
-BUILTIN = ["shar", "triplets", "nemo", "triplet_files", "hf", "duplex", "report"]
+BUILTIN = ["shar", "triplets", "nemo", "triplet_files", "hf", "duplex", "report", "ttt"]
 
 
 @pytest.fixture(scope="module")
