@@ -35,12 +35,13 @@ import logging
 import time
 import zlib
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from gzip import BadGzipFile
 from pathlib import Path
 from typing import Any
 
 from lhotse import CutSet
+from lhotse.lazy import LazyIteratorChain
 
 from lhotse_triplets.config import PipelineConfig, to_yaml
 from lhotse_triplets.engine import (
@@ -93,11 +94,15 @@ class ConfigChanged(ValueError):
 
 
 def prepare(cfg: PipelineConfig, output_dir: Path) -> CutSet:
-    """Run the configured recipe into ``output_dir`` (skipped when already done)."""
+    """Run the configured recipe into ``output_dir`` (skipped when already done); a recipe that
+    returns one CutSet per split (the dialogue recipes) gives their chain, splits in order."""
     from lhotse_triplets.recipes import get_recipe
 
     recipe = get_recipe(cfg.prepare.recipe)
-    return recipe(output_dir=output_dir, **dict(cfg.prepare.options))
+    result = recipe(output_dir=output_dir, **dict(cfg.prepare.options))
+    if isinstance(result, Mapping):
+        return CutSet(LazyIteratorChain(*result.values()))
+    return result
 
 
 def export(

@@ -20,6 +20,11 @@ in its own language.
 
 Without ``output_dir`` the cuts are collected in memory and nothing is written.
 
+The dialogue recipes (``deepdialogue``, ``multidialog``, ``instructs2s``) also share the turn
+cut itself: :func:`turn_recording` (a turn's audio file, resampled lazily to 16 kHz, or
+``unreadable_audio: <file>: <reason>``) and :func:`turn_cut` (one cut per turn, the role in the
+supervision ``speaker`` and in ``custom["role"]``, text only when the corpus lacks the audio).
+
 Example::
 
     def prepare_toy(corpus_dir, output_dir=None, part="train"):
@@ -40,13 +45,13 @@ from itertools import chain
 from pathlib import Path
 from typing import Any
 
-from lhotse import CutSet
+from lhotse import CutSet, MonoCut, Recording, SupervisionSegment
 from lhotse.cut import Cut
 from lhotse.utils import Pathlike
 from tqdm.auto import tqdm
 
 from lhotse_triplets import fields, text
-from lhotse_triplets.errors import Failure, FailureLog, log_failure, read_failures
+from lhotse_triplets.errors import Failure, FailureLog, ItemError, log_failure, read_failures
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +60,11 @@ STAGE = "prepare"
 #: What a recipe yields: a cut, a failure, or the outputs of one source item (one progress step).
 Output = Cut | Failure
 Item = Output | Iterable[Output]
+
+#: The rate every dialogue turn's recording is resampled to (lazily, on load).
+TURN_SAMPLING_RATE = 16000
+#: ``custom[fields.AUDIO_SOURCE]`` of a dialogue turn the corpus has no audio for (text only).
+MISSING_AUDIO = "missing"
 
 _CUTS_NAME = re.compile(r"(?P<corpus>.+?)_cuts_(?P<part>.+)\.jsonl\.gz")
 
@@ -106,6 +116,11 @@ class RecipeFiles:
     def mark_complete(self, params: Mapping[str, Any]) -> None:
         """Write the completion marker holding ``params``."""
         self.marker.write_text(json.dumps(params, sort_keys=True, default=str))
+
+    def remove(self) -> None:
+        """Delete the part's files (a part a rerun no longer writes, e.g. an emptied split)."""
+        for path in (self.marker, self.cuts, self.failed):
+            path.unlink(missing_ok=True)
 
 
 @dataclass
@@ -208,24 +223,136 @@ def file_stamp(path: Pathlike) -> list[int] | None:
     return [stat.st_size, stat.st_mtime_ns]
 
 
-def describe_prepared(cuts: CutSet) -> str:
-    """One line saying how many cuts a recipe gave, where they are, and how many items failed.
+def describe_prepared(cuts: CutSet | Mapping[str, CutSet]) -> str:
+    """How many cuts a recipe gave, where they are, and how many items failed: one line, or
+    one line per part for a recipe that returns its parts (``{"train": cuts, "valid": cuts}``).
+
+    Turns whose audio did not come from the corpus are counted by ``custom["audio_source"]``
+    (``missing``: text only; ``synthesized: <tts>``).
 
     Example::
 
         >>> describe_prepared(prepare_sample("data/sample"))
         'Prepared 27 cuts in data/sample/llava_instruct_cuts_train.jsonl.gz (0 failed)'
+        >>> print(describe_prepared(prepare_deepdialogue("dd", "out", valid_ratio=0.1)))
+        train: Prepared 90 cuts in out/deepdialogue_cuts_train.jsonl.gz (0 failed)
+        valid: Prepared 10 cuts in out/deepdialogue_cuts_valid.jsonl.gz (0 failed)
     """
-    num_cuts = sum(1 for _ in cuts)
+    if isinstance(cuts, Mapping):
+        return "\n".join(
+            f"{part}: {describe_prepared(part_cuts)}" for part, part_cuts in cuts.items()
+        )
+    num_cuts = 0
+    sources: Counter = Counter()
+    for cut in cuts:
+        num_cuts += 1
+        source = (cut.custom or {}).get(fields.AUDIO_SOURCE)
+        if source is not None:
+            sources[str(source)] += 1
+    turns = "".join(f"; {n} turns {source}" for source, n in sorted(sources.items()))
     path = getattr(cuts.data, "path", None)
     files = RecipeFiles.of_cuts(path) if path is not None else None
     if files is None:
-        return f"Prepared {num_cuts} cuts (in memory)"
+        return f"Prepared {num_cuts} cuts (in memory){turns}"
     if not files.failed.is_file():
-        return f"Prepared {num_cuts} cuts in {files.cuts}"
+        return f"Prepared {num_cuts} cuts in {files.cuts}{turns}"
     num_failed = len(read_failures(files.failed))
     where = f", see {files.failed}" if num_failed else ""
-    return f"Prepared {num_cuts} cuts in {files.cuts} ({num_failed} failed{where})"
+    return f"Prepared {num_cuts} cuts in {files.cuts} ({num_failed} failed{where}){turns}"
+
+
+def turn_recording(
+    source: Pathlike | bytes,
+    recording_id: str,
+    *,
+    name: str | None = None,
+    sampling_rate: int = TURN_SAMPLING_RATE,
+) -> Recording:
+    """A dialogue turn's audio (a file, header read only, or bytes) as a recording resampled
+    lazily to ``sampling_rate`` (channel 0 is what a turn cut uses).
+
+    :param name: how errors name the audio (default: the file name).
+    :raises ItemError: ``unreadable_audio: <name>: <reason>`` (libsndfile's words when it has
+        some; ``no samples`` for an empty file).
+
+    Example::
+
+        >>> turn_recording("segments/001_LLM1_happy.wav", "dialogues_x/music_1_1-t0").sampling_rate
+        16000
+    """
+    if name is None:
+        name = "<bytes>" if isinstance(source, bytes) else Path(source).name
+    try:
+        if isinstance(source, bytes):
+            recording = Recording.from_bytes(source, recording_id)
+        else:
+            recording = Recording.from_file(source, recording_id=recording_id)
+    except Exception as e:  # noqa: BLE001 - soundfile / audioread errors differ by backend
+        raise ItemError(f"unreadable_audio: {name}: {_audio_error(source, e)}") from None
+    if recording.num_samples <= 0 or recording.duration <= 0:
+        raise ItemError(f"unreadable_audio: {name}: no samples")
+    if recording.sampling_rate != sampling_rate:
+        recording = recording.resample(sampling_rate)
+    return recording
+
+
+def turn_cut(
+    cut_id: str,
+    *,
+    text: str,
+    language: str,
+    role: str,
+    custom: Mapping[str, Any],
+    recording: Recording | None,
+) -> MonoCut:
+    """One dialogue turn as a cut: the recording (channel 0) with one supervision holding
+    ``text``, ``language`` and ``speaker`` = ``role``; ``custom`` plus ``custom["role"]`` (kept
+    there too: synthesis overwrites the supervision's speaker with its voice). Without a
+    recording: a text-only cut (duration 0, ``custom["audio_source"] == "missing"``).
+
+    Example::
+
+        >>> cut = turn_cut("c1-t0", text="Hi.", language="en", role="user",
+        ...                custom={"conversation_id": "c1", "turn": 0}, recording=None)
+        >>> cut.custom["role"], cut.custom["audio_source"], cut.duration
+        ('user', 'missing', 0.0)
+    """
+    custom = {**custom, fields.ROLE: role}
+    if recording is None:
+        custom.setdefault(fields.AUDIO_SOURCE, MISSING_AUDIO)
+    duration = recording.duration if recording is not None else 0.0
+    supervision = SupervisionSegment(
+        id=cut_id,
+        recording_id=recording.id if recording is not None else cut_id,
+        start=0.0,
+        duration=duration,
+        channel=0,
+        text=text,
+        language=language,
+        speaker=role,
+    )
+    return MonoCut(
+        id=cut_id,
+        start=0.0,
+        duration=duration,
+        channel=0,
+        recording=recording,
+        supervisions=[supervision],
+        custom=custom,
+    )
+
+
+def _audio_error(source: Pathlike | bytes, error: Exception) -> str:
+    """A short reason for audio Lhotse cannot open (libsndfile's own words when it has some)."""
+    import io
+
+    import soundfile
+
+    try:
+        soundfile.info(io.BytesIO(source) if isinstance(source, bytes) else str(source))
+    except Exception as e:  # noqa: BLE001 - libsndfile: "Error opening '<path>': <reason>"
+        return str(e).rsplit(": ", 1)[-1][:200]
+    return type(error).__name__
 
 
 def check_cut_text(

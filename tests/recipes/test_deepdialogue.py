@@ -11,11 +11,12 @@ from lhotse import CutSet
 
 from lhotse_triplets import fields
 from lhotse_triplets.bin.prepare_cmds import prepare
+from lhotse_triplets.dialogues import parse_roles
 from lhotse_triplets.errors import read_failures
 from lhotse_triplets.recipes import get_recipe
 from lhotse_triplets.recipes.deepdialogue import (
+    DEFAULT_ROLES,
     find_dialogues,
-    parse_roles,
     prepare_deepdialogue,
     valid_ids,
 )
@@ -88,8 +89,9 @@ def snapshot(tmp_path: Path) -> Path:
     return root
 
 
-def _by_id(cuts: CutSet) -> dict:
-    return {cut.id: cut for cut in cuts}
+def _by_id(parts: dict[str, CutSet]) -> dict:
+    """The cuts of every split, by id."""
+    return {cut.id: cut for cuts in parts.values() for cut in cuts}
 
 
 def test_turn_cuts_keep_ids_turns_roles_and_fields(snapshot: Path, tmp_path: Path) -> None:
@@ -110,6 +112,11 @@ def test_turn_cuts_keep_ids_turns_roles_and_fields(snapshot: Path, tmp_path: Pat
     sup = cut.supervisions[0]
     assert (sup.text, sup.language, sup.speaker) == ("Me too, it was moving.", "en", "user")
     assert cuts[f"{SINGLE}/music_78_8-t1"].supervisions[0].speaker == "assistant"
+    for c in cuts.values():  # the role is in custom too (synthesis overwrites the speaker)
+        assert c.custom[fields.ROLE] == c.supervisions[0].speaker
+        assert (
+            c.custom[fields.ROLE] == {"LLM1": "user", "LLM2": "assistant"}[c.custom["speaker_id"]]
+        )
     assert cut.custom[fields.CONVERSATION_ID] == f"{SINGLE}/music_78_8"
     assert cut.custom[fields.TURN] == 2
     assert cut.custom[fields.SPEAKER_ID] == "LLM1"
@@ -147,7 +154,7 @@ def test_missing_segment_keeps_a_text_only_turn(snapshot: Path, caplog) -> None:
     cut = cuts[f"{PAIR}/music_78_8-t1"]
     assert cut.recording is None and cut.duration == 0
     assert cut.supervisions[0].text == "Yes, I loved the second track."
-    assert cut.supervisions[0].speaker == "assistant"
+    assert cut.supervisions[0].speaker == cut.custom[fields.ROLE] == "assistant"
     assert cut.custom[fields.AUDIO_SOURCE] == "missing"
     assert fields.AUDIO_EMOTION not in cut.custom
     assert cuts[f"{PAIR}/music_78_8-t0"].has_recording
@@ -156,9 +163,9 @@ def test_missing_segment_keeps_a_text_only_turn(snapshot: Path, caplog) -> None:
 
 def test_bad_dialogues_are_logged_and_skipped(snapshot: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
-    cuts = prepare_deepdialogue(snapshot, out)
-    assert not any("broken" in c.id or "stranger" in c.id or "1_1" in c.id for c in cuts)
-    reasons = {f.cut_id: f.reason for f in read_failures(out / "deepdialogue_failed_all.jsonl")}
+    cuts = _by_id(prepare_deepdialogue(snapshot, out))
+    assert not any("broken" in c or "stranger" in c or "1_1" in c for c in cuts)
+    reasons = {f.cut_id: f.reason for f in read_failures(out / "deepdialogue_failed_train.jsonl")}
     assert sorted(reasons) == [
         f"{SINGLE}/broken_1_1",
         f"{SINGLE}/corrupt_1_1",
@@ -173,14 +180,17 @@ def test_bad_dialogues_are_logged_and_skipped(snapshot: Path, tmp_path: Path) ->
 
 
 def test_roles_option_maps_speakers(snapshot: Path) -> None:
-    roles = "LLM1=User, LLM2=Assistant, LLM3=Guest"
+    roles = "LLM1=assistant, LLM2=user, LLM3=user"
     cuts = _by_id(prepare_deepdialogue(snapshot, roles=roles))
-    assert cuts[f"{SINGLE}/music_78_8-t0"].supervisions[0].speaker == "User"
-    assert cuts[f"{SINGLE}/music_78_8-t1"].supervisions[0].speaker == "Assistant"
-    assert cuts[f"{SINGLE}/stranger_1_1-t0"].supervisions[0].speaker == "Guest"
-    assert parse_roles({"LLM1": "a", "LLM2": "b"}) == {"LLM1": "a", "LLM2": "b"}
-    with pytest.raises(ValueError, match="SPEAKER=ROLE"):
-        parse_roles("LLM1:user")
+    first, second = cuts[f"{SINGLE}/music_78_8-t0"], cuts[f"{SINGLE}/music_78_8-t1"]
+    assert first.supervisions[0].speaker == first.custom[fields.ROLE] == "assistant"
+    assert second.supervisions[0].speaker == second.custom[fields.ROLE] == "user"
+    assert cuts[f"{SINGLE}/stranger_1_1-t0"].supervisions[0].speaker == "user"
+    assert parse_roles(None, default=DEFAULT_ROLES) == {"LLM1": "user", "LLM2": "assistant"}
+    with pytest.raises(ValueError, match="NAME=VALUE"):
+        prepare_deepdialogue(snapshot, roles="LLM1:user")
+    with pytest.raises(ValueError, match="unknown role"):
+        prepare_deepdialogue(snapshot, roles="LLM1=User,LLM2=Assistant")
 
 
 def test_valid_split_is_by_dialogue_seeded_and_deterministic(snapshot: Path) -> None:
@@ -192,23 +202,43 @@ def test_valid_split_is_by_dialogue_seeded_and_deterministic(snapshot: Path) -> 
     assert any(drawn != valid_ids(ids, 0.4, seed=s) for s in range(1, 5))
     assert valid_ids(ids, 0.0, seed=0) == set()
     splits: dict[str, set[str]] = {}
-    for cut in prepare_deepdialogue(snapshot, valid_ratio=0.4, seed=0):
-        splits.setdefault(cut.custom[fields.CONVERSATION_ID], set()).add(cut.custom["split"])
+    parts = prepare_deepdialogue(snapshot, valid_ratio=0.4, seed=0)
+    assert sorted(parts) == ["train", "valid"]
+    for part, cuts in parts.items():
+        for cut in cuts:
+            assert cut.custom["split"] == part
+            splits.setdefault(cut.custom[fields.CONVERSATION_ID], set()).add(part)
     assert len(splits) == 3
     for conversation_id, split in splits.items():  # a dialogue is never split across the two
         assert split == {"valid" if conversation_id in drawn else "train"}
+    assert list(prepare_deepdialogue(snapshot)) == ["train"]  # no valid at ratio 0
+
+
+def test_each_split_is_its_own_manifest(snapshot: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    parts = prepare_deepdialogue(snapshot, out, valid_ratio=0.4, seed=0)
+    for split in ("train", "valid"):
+        manifest = out / f"deepdialogue_cuts_{split}.jsonl.gz"
+        written = CutSet.from_file(manifest)
+        assert [c.id for c in written] == [c.id for c in parts[split]]
+        assert {c.custom["split"] for c in written} == {split}
+        assert (out / f".deepdialogue_{split}.completed").is_file()
+    prepare_deepdialogue(snapshot, out)  # ratio 0 again: no stale valid part is left
+    assert not (out / "deepdialogue_cuts_valid.jsonl.gz").exists()
+    assert len(CutSet.from_file(out / "deepdialogue_cuts_train.jsonl.gz")) == 8
 
 
 def test_cli_prepares_and_a_rerun_is_not_redone(snapshot: Path, tmp_path: Path) -> None:
     out = tmp_path / "cli"
-    args = ["deepdialogue", str(snapshot), str(out), "--roles", "LLM1=user,LLM2=agent"]
+    args = ["deepdialogue", str(snapshot), str(out), "--roles", "LLM1=assistant,LLM2=user"]
     result = CliRunner().invoke(prepare, args, catch_exceptions=False)
     assert result.exit_code == 0, result.output
-    assert "Prepared 8 cuts in" in result.output and "(4 failed" in result.output
-    cuts = _by_id(CutSet.from_file(out / "deepdialogue_cuts_all.jsonl.gz"))
-    assert cuts[f"{PAIR}/travel_3_1-t1"].supervisions[0].speaker == "agent"
+    assert "train: Prepared 8 cuts in" in result.output and "(4 failed" in result.output
+    assert "1 turns missing" in result.output
+    manifest = out / "deepdialogue_cuts_train.jsonl.gz"
+    cuts = {c.id: c for c in CutSet.from_file(manifest)}
+    assert cuts[f"{PAIR}/travel_3_1-t1"].supervisions[0].speaker == "user"
     assert get_recipe("deepdialogue") is prepare_deepdialogue
-    manifest = out / "deepdialogue_cuts_all.jsonl.gz"
     stamp = manifest.stat().st_mtime_ns
     CliRunner().invoke(prepare, args, catch_exceptions=False)
     assert manifest.stat().st_mtime_ns == stamp
@@ -219,3 +249,12 @@ def test_errors_name_the_problem(tmp_path: Path) -> None:
         prepare_deepdialogue(tmp_path)
     with pytest.raises(ValueError, match="--valid-ratio"):
         prepare_deepdialogue(tmp_path, valid_ratio=1.5)
+
+
+def test_help_documents_the_defaults() -> None:
+    result = CliRunner().invoke(prepare, ["deepdialogue", "--help"])
+    assert result.exit_code == 0
+    text = " ".join(result.output.split())
+    assert "LLM1=user,LLM2=assistant" in text
+    assert "--valid-ratio FLOAT" in text and "default: 0.0" in text
+    assert "--sampling-rate INTEGER" in text and "default: 16000" in text

@@ -90,8 +90,14 @@ def corpus(tmp_path: Path) -> Path:
     return root
 
 
+def _cuts(parts: dict[str, CutSet]) -> list:
+    """The cuts of the one split the corpus has."""
+    assert list(parts) == ["train"]
+    return list(parts["train"])
+
+
 def test_turn_cuts_ids_roles_units_and_rates(corpus: Path, tmp_path: Path) -> None:
-    cuts = {c.id: c for c in prepare_instructs2s(corpus, tmp_path / "out")}
+    cuts = {c.id: c for c in _cuts(prepare_instructs2s(corpus, tmp_path / "out"))}
     assert sorted(cuts) == [
         "alpaca_0-t0",
         "alpaca_0-t1",
@@ -106,7 +112,7 @@ def test_turn_cuts_ids_roles_units_and_rates(corpus: Path, tmp_path: Path) -> No
         assert cut.custom[fields.TURN] == int(number)
         assert cut.custom[fields.SPLIT] == "train"
         role = {"human": "user", "gpt": "assistant"}[cut.custom[fields.SPEAKER_ID]]
-        assert cut.supervisions[0].speaker == role
+        assert cut.supervisions[0].speaker == cut.custom[fields.ROLE] == role
         assert cut.supervisions[0].language == "en"
     assert cuts["ultra_1-t2"].supervisions[0].text == "What do they eat?"
     assert cuts["alpaca_0-t1"].custom[fields.SPEECH_UNITS] == [2957, 4299, 6560]
@@ -122,16 +128,17 @@ def test_turn_cuts_ids_roles_units_and_rates(corpus: Path, tmp_path: Path) -> No
 
 
 def test_missing_wav_keeps_the_turn_text_only(corpus: Path) -> None:
-    cuts = {c.id: c for c in prepare_instructs2s(corpus)}
+    cuts = {c.id: c for c in _cuts(prepare_instructs2s(corpus))}
     missing = cuts["ultra_1-t2"]
     assert missing.recording is None and missing.duration == 0
+    assert missing.custom[fields.ROLE] == missing.supervisions[0].speaker == "user"
     assert missing.custom[fields.AUDIO_SOURCE] == "missing"
     assert [c.id for c in cuts.values() if fields.AUDIO_SOURCE in c.custom] == ["ultra_1-t2"]
 
 
 def test_bad_rows_are_failures_and_the_run_goes_on(corpus: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
-    cuts = prepare_instructs2s(corpus, out)
+    cuts = _cuts(prepare_instructs2s(corpus, out))
     failures = {
         f.cut_id: f.reason for f in read_failures(RecipeFiles("instructs2s", "train", out).failed)
     }
@@ -162,7 +169,7 @@ def test_bad_rows_are_failures_and_the_run_goes_on(corpus: Path, tmp_path: Path)
 
 
 def test_allow_outside_reads_the_escaping_wav(corpus: Path) -> None:
-    ids = {c.id for c in prepare_instructs2s(corpus, allow_outside=True)}
+    ids = {c.id for c in _cuts(prepare_instructs2s(corpus, allow_outside=True))}
     assert "escape_4-t0" in ids
 
 
@@ -174,7 +181,7 @@ def test_truncated_json_keeps_the_rows_before_the_break(corpus: Path, tmp_path: 
     rows = list(stream_rows(broken))
     assert rows[0][1]["id"] == "alpaca_0"
     out = tmp_path / "out"
-    cuts = prepare_instructs2s(broken, out, audio_dir=corpus)
+    cuts = _cuts(prepare_instructs2s(broken, out, audio_dir=corpus))
     assert sorted(c.id for c in cuts) == ["alpaca_0-t0", "alpaca_0-t1"]
     reasons = [f.reason for f in read_failures(RecipeFiles("instructs2s", "train", out).failed)]
     assert len(reasons) == 1 and reasons[0].startswith("invalid_json:")
@@ -189,29 +196,97 @@ def test_not_an_array_is_refused(tmp_path: Path) -> None:
 
 
 def test_ids_are_deterministic_and_limit_reads_the_first_rows(corpus: Path) -> None:
-    first = [c.id for c in prepare_instructs2s(corpus)]
-    assert first == [c.id for c in prepare_instructs2s(corpus / DEFAULT_FILE)]
-    assert [c.id for c in prepare_instructs2s(corpus, limit=1)] == ["alpaca_0-t0", "alpaca_0-t1"]
+    first = [c.id for c in _cuts(prepare_instructs2s(corpus))]
+    assert first == [c.id for c in _cuts(prepare_instructs2s(corpus / DEFAULT_FILE))]
+    limited = _cuts(prepare_instructs2s(corpus, limit=1))
+    assert [c.id for c in limited] == ["alpaca_0-t0", "alpaca_0-t1"]
 
 
 def test_roles_are_configurable(corpus: Path) -> None:
-    cuts = prepare_instructs2s(corpus, roles="human=User, gpt=Assistant,system=System")
+    cuts = _cuts(prepare_instructs2s(corpus, roles="human=user, gpt=assistant,system=user"))
     speakers = {c.id: c.supervisions[0].speaker for c in cuts}
-    assert speakers["alpaca_0-t0"] == "User" and speakers["alpaca_0-t1"] == "Assistant"
-    assert "sys_2-t0" in speakers  # ``system`` is now a known speaker
-    with pytest.raises(ValueError, match="NAME=ROLE"):
+    assert speakers["alpaca_0-t0"] == "user" and speakers["alpaca_0-t1"] == "assistant"
+    assert speakers["sys_2-t0"] == "user"  # ``system`` is now a known speaker
+    with pytest.raises(ValueError, match="NAME=VALUE"):
         prepare_instructs2s(corpus, roles="human")
+    with pytest.raises(ValueError, match="unknown role"):
+        prepare_instructs2s(corpus, roles="human=User,gpt=Assistant")
 
 
 def test_cli_prepares_the_corpus(corpus: Path, tmp_path: Path) -> None:
     assert get_recipe("instructs2s") is prepare_instructs2s
     out = tmp_path / "cli"
     result = CliRunner().invoke(
-        prepare, ["instructs2s", str(corpus), str(out), "--roles", "human=user,gpt=agent"]
+        prepare, ["instructs2s", str(corpus), str(out), "--roles", "human=assistant,gpt=user"]
     )
     assert result.exit_code == 0, result.output
-    assert "Prepared 6 cuts" in result.output and "10 failed" in result.output
+    assert "train: Prepared 6 cuts" in result.output and "10 failed" in result.output
     cuts = list(RecipeFiles("instructs2s", "train", out).cuts.parent.glob("*_cuts_*"))
     assert [p.name for p in cuts] == ["instructs2s_cuts_train.jsonl.gz"]
-    roles = {c.supervisions[0].speaker for c in CutSet.from_file(cuts[0])}
-    assert roles == {"user", "agent"}
+    roles = {c.id: c.supervisions[0].speaker for c in CutSet.from_file(cuts[0])}
+    assert roles["alpaca_0-t0"] == "assistant" and roles["alpaca_0-t1"] == "user"
+
+
+def test_synthesize_missing_speaks_user_turns(corpus: Path, tmp_path: Path) -> None:
+    import lhotse_triplets.testing.backends  # noqa: F401 - registers the ``dummy`` TTS
+
+    out = tmp_path / "out"
+    parts = prepare_instructs2s(corpus, out, synthesize_missing="dummy", synthesize_voice="v1")
+    cuts = {c.id: c for c in _cuts(parts)}
+    spoken = cuts["ultra_1-t2"]
+    assert spoken.custom[fields.AUDIO_SOURCE] == "synthesized: dummy"
+    assert spoken.custom[fields.VOICE] == "v1"
+    assert spoken.custom[fields.ROLE] == spoken.supervisions[0].speaker == "user"
+    assert spoken.supervisions[0].text == "What do they eat?"
+    wav = out / "audio" / "ultra_1" / "ultra_1-t2.wav"
+    assert wav.is_file() and not list(wav.parent.glob(".tmp.*"))
+    audio = spoken.load_audio()
+    assert spoken.sampling_rate == 16000 and audio.shape[0] == 1 and audio.dtype == np.float32
+    assert audio.shape[1] > 0 and spoken.duration == pytest.approx(audio.shape[1] / 16000)
+    assert spoken.supervisions[0].duration == pytest.approx(spoken.duration)
+    # only that turn was missing; the corpus's own wavs are not marked
+    assert [c.id for c in cuts.values() if fields.AUDIO_SOURCE in c.custom] == ["ultra_1-t2"]
+    # a rerun with the same options is not redone: same cuts, the wav untouched
+    stamp = wav.stat().st_mtime_ns
+    again = _cuts(
+        prepare_instructs2s(corpus, out, synthesize_missing="dummy", synthesize_voice="v1")
+    )
+    assert [c.to_dict() for c in again] == [c.to_dict() for c in cuts.values()]
+    assert wav.stat().st_mtime_ns == stamp
+
+
+def test_synthesis_skips_assistant_turns_and_a_failure_is_recorded(
+    corpus: Path, tmp_path: Path
+) -> None:
+    import lhotse_triplets.testing.backends  # noqa: F401 - registers the ``dummy`` TTS
+
+    rows = [
+        {"id": "a", "conversation": [turn("human", "Hello"), turn("gpt", "Hi there")]},
+        {"id": "b", "conversation": [turn("human", "Please FAIL now"), turn("gpt", "No")]},
+    ]
+    path = tmp_path / "rows.json"
+    path.write_text(json.dumps(rows))
+    out = tmp_path / "out"
+    cuts = {c.id: c for c in _cuts(prepare_instructs2s(path, out, synthesize_missing="dummy"))}
+    assert sorted(cuts) == ["a-t0", "a-t1"]
+    assert cuts["a-t0"].custom[fields.AUDIO_SOURCE] == "synthesized: dummy"
+    assert cuts["a-t0"].custom[fields.VOICE] == "v0"  # the TTS's first voice by default
+    assert cuts["a-t1"].custom[fields.AUDIO_SOURCE] == "missing" and not cuts["a-t1"].has_recording
+    failures = read_failures(RecipeFiles("instructs2s", "train", out).failed)
+    assert [(f.cut_id, f.reason.split(":")[0]) for f in failures] == [("b", "synthesis_failed")]
+    result = CliRunner().invoke(
+        prepare, ["instructs2s", str(path), str(tmp_path / "cli"), "--synthesize-missing", "dummy"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "1 turns synthesized: dummy" in result.output and "1 turns missing" in result.output
+    with pytest.raises(ValueError, match="--synthesize-voice"):
+        prepare_instructs2s(path, synthesize_missing="dummy", synthesize_voice="nobody")
+
+
+def test_help_documents_the_defaults() -> None:
+    result = CliRunner().invoke(prepare, ["instructs2s", "--help"])
+    assert result.exit_code == 0
+    text = " ".join(result.output.split())
+    assert "human=user,gpt=assistant" in text and "16 kHz" in text
+    assert "--split TEXT" in text and "default: train" in text
+    assert "--synthesize-missing" in text

@@ -12,10 +12,10 @@ from click.testing import CliRunner
 
 from lhotse_triplets import fields
 from lhotse_triplets.bin.prepare_cmds import prepare
+from lhotse_triplets.dialogues import parse_roles
 from lhotse_triplets.errors import read_failures
 from lhotse_triplets.recipes import get_recipe
-from lhotse_triplets.recipes.multidialog import prepare_multidialog
-from lhotse_triplets.recipes.multidialog.rows import parse_roles
+from lhotse_triplets.recipes.multidialog import DEFAULT_ROLES, prepare_multidialog
 
 A, B, C, D = "t_0a1b2c3d", "t_4e5f6a7b", "t_8c9d0e1f", "t_2a3b4c5d"
 
@@ -107,16 +107,22 @@ def snapshot(tmp_path: Path) -> Path:
     return make_snapshot(tmp_path / "MultiDialog")
 
 
-def _by_id(cuts) -> dict:
-    return {cut.id: cut for cut in cuts}
+def _by_id(parts: dict) -> dict:
+    """The cuts of every split, by id."""
+    return {cut.id: cut for cuts in parts.values() for cut in cuts}
 
 
 def test_turns_ids_roles_and_audio(snapshot: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
-    cuts = _by_id(prepare_multidialog(snapshot, out))
+    parts = prepare_multidialog(snapshot, out)
+    assert list(parts) == ["train", "valid_freq"]
+    assert [c.id for c in parts["valid_freq"]] == [f"{D}-t0"]
+    cuts = _by_id(parts)
     assert sorted(cuts) == sorted(
         [f"{A}-t0", f"{A}-t1", f"{A}-t2", f"{B}-t0", f"{B}-t1", f"{D}-t0"]
     )
+    for cut in cuts.values():  # the role is in custom too, text-only turns included
+        assert cut.custom[fields.ROLE] == cut.supervisions[0].speaker
     a0, a1, a2 = cuts[f"{A}-t0"], cuts[f"{A}-t1"], cuts[f"{A}-t2"]
     assert [c.custom[fields.TURN] for c in (a0, a1, a2)] == [0, 1, 2]
     assert {c.custom[fields.CONVERSATION_ID] for c in (a0, a1, a2)} == {A}
@@ -157,32 +163,45 @@ def test_bad_input_is_recorded_not_fatal(snapshot: Path, tmp_path: Path) -> None
 
 
 def test_deterministic_and_resumable(snapshot: Path, tmp_path: Path) -> None:
-    first = [c.to_dict() for c in prepare_multidialog(snapshot, tmp_path / "o1")]
-    again = [c.to_dict() for c in prepare_multidialog(snapshot, tmp_path / "o1")]
-    in_memory = [c.id for c in prepare_multidialog(snapshot, splits=["train", "valid_freq"])]
+    first = [c.to_dict() for c in _by_id(prepare_multidialog(snapshot, tmp_path / "o1")).values()]
+    again = [c.to_dict() for c in _by_id(prepare_multidialog(snapshot, tmp_path / "o1")).values()]
+    in_memory = list(_by_id(prepare_multidialog(snapshot, splits=["train", "valid_freq"])))
     assert [c["id"] for c in first] == [c["id"] for c in again] == in_memory
     assert len(set(in_memory)) == len(in_memory)
 
 
 def test_roles_option_and_cli(snapshot: Path, tmp_path: Path) -> None:
-    assert parse_roles(None) == {"human": "user", "gpt": "assistant"}
-    with pytest.raises(ValueError, match="NAME=ROLE"):
-        parse_roles("human:user")
+    assert parse_roles(None, default=DEFAULT_ROLES) == {"human": "user", "gpt": "assistant"}
+    with pytest.raises(ValueError, match="NAME=VALUE"):
+        prepare_multidialog(snapshot, roles="human:user")
+    with pytest.raises(ValueError, match="unknown role"):
+        prepare_multidialog(snapshot, roles="human=User,gpt=Assistant")
     out = tmp_path / "cli"
     args = ["multidialog", str(snapshot), str(out), "--splits", "valid_freq"]
-    result = CliRunner().invoke(prepare, [*args, "--roles", "human=User,gpt=Assistant"])
+    result = CliRunner().invoke(prepare, [*args, "--roles", "human=assistant,gpt=user"])
     assert result.exit_code == 0, result.output
-    cuts = list(
-        get_recipe("multidialog")(
-            snapshot, out, splits=["valid_freq"], roles="human=User,gpt=Assistant"
-        )
+    assert "valid_freq: Prepared 2 cuts in" in result.output
+    parts = get_recipe("multidialog")(
+        snapshot, out, splits=["valid_freq"], roles="human=assistant,gpt=user"
     )
     # alone (train not in the run), valid_freq keeps its copy of A
-    assert [(c.id, c.supervisions[0].speaker) for c in cuts] == [
-        (f"{A}-t0", "User"),
-        (f"{D}-t0", "User"),
+    assert list(parts) == ["valid_freq"]
+    assert [
+        (c.id, c.supervisions[0].speaker, c.custom[fields.ROLE]) for c in parts["valid_freq"]
+    ] == [
+        (f"{A}-t0", "assistant", "assistant"),
+        (f"{D}-t0", "assistant", "assistant"),
     ]
     assert not (out / "multidialog_cuts_train.jsonl.gz").exists()
+    assert (out / "multidialog_cuts_valid_freq.jsonl.gz").is_file()
+
+
+def test_help_documents_the_defaults() -> None:
+    result = CliRunner().invoke(prepare, ["multidialog", "--help"])
+    assert result.exit_code == 0
+    text = " ".join(result.output.split())
+    assert "human=user,gpt=assistant" in text and "16 kHz" in text
+    assert "--split TEXT" in text and "default: train" in text
 
 
 def test_local_hf_dataset(tmp_path: Path) -> None:
@@ -201,7 +220,9 @@ def test_local_hf_dataset(tmp_path: Path) -> None:
     )
     saved = tmp_path / "hf"
     datasets.Dataset.from_list(rows, features=features).save_to_disk(str(saved))
-    cuts = _by_id(prepare_multidialog(saved, tmp_path / "out", split="test_freq"))
+    parts = prepare_multidialog(saved, tmp_path / "out", split="test_freq")
+    assert list(parts) == ["test_freq"]
+    cuts = _by_id(parts)
     assert sorted(cuts) == [f"{A}-t0", f"{A}-t1", f"{B}-t0"]
     assert cuts[f"{A}-t1"].load_audio().shape == (1, 4000)
     assert cuts[f"{A}-t1"].custom[fields.SPLIT] == "test_freq"

@@ -14,20 +14,31 @@ TTS (XTTS-v2 or Orpheus). Both snapshots share one layout under ``data/``:
 - optionally ``train-00000-of-00001.parquet``: per-turn metadata without audio (not read: the
   JSON files hold the same turns).
 
-This recipe writes one cut per turn (id ``<model_dir>/<dialogue>-t<turn>``) to
-``deepdialogue_cuts_all.jsonl.gz``: the segment wav as its recording (resampled to
-``sampling_rate`` on load), a supervision with the text, ``language`` and ``speaker`` = the role
-(``--roles``, by default ``LLM1=user,LLM2=assistant``), and custom fields ``conversation_id``
-(``<model_dir>/<dialogue>``: the same dialogue name appears under several model folders),
-``turn`` (0-based, contiguous), ``speaker_id`` (``LLM1``/``LLM2``), ``emotion`` (the JSON's),
-``audio_emotion`` (the file name's), ``domain``, ``generated_by`` (``[model1, model2]``) and
-``split``. The corpus has one split only: ``--valid-ratio`` puts that share of the dialogues,
-drawn with ``--seed``, into ``valid`` (``custom["split"]``), the rest into ``train``.
+This recipe makes one cut per turn (id ``<model_dir>/<dialogue>-t<turn>``): the segment wav as
+its recording (resampled to ``sampling_rate``, 16 kHz by default, on load), a supervision with the
+text, ``language`` and ``speaker`` = the role (``--roles``, by default
+``LLM1=user,LLM2=assistant``; roles are ``user`` or ``assistant``), and custom fields ``role``
+(the same), ``conversation_id`` (``<model_dir>/<dialogue>``: the same dialogue name appears under
+several model folders), ``turn`` (0-based, contiguous), ``speaker_id`` (``LLM1``/``LLM2``),
+``emotion`` (the JSON's), ``audio_emotion`` (the file name's), ``domain``, ``generated_by``
+(``[model1, model2]``) and ``split``. The corpus has one split only: ``--valid-ratio`` (default 0)
+puts that share of the dialogues, drawn with ``--seed``, into ``valid``, the rest into ``train``;
+a dialogue is never split across the two.
+
+Written in ``output_dir``, one part per split (``valid`` only when ``--valid-ratio`` > 0; a
+rerun with ratio 0 removes an earlier ``valid``):
+
+- ``deepdialogue_cuts_train.jsonl.gz``, ``deepdialogue_cuts_valid.jsonl.gz``: the turn cuts;
+- ``deepdialogue_failed_train.jsonl``, ``deepdialogue_failed_valid.jsonl``: failed dialogues;
+- ``.deepdialogue_<split>.completed``: the completion markers (a rerun with the same options
+  is not redone).
+
+The audio stays where it is in the snapshot (the manifests point at the segment wavs).
 
 A turn without a segment wav keeps its text as a text-only cut (no recording,
 ``custom["audio_source"] == "missing"``), counted at the end of the run. A dialogue that cannot
-be used is written whole to ``deepdialogue_failed_all.jsonl`` (id ``<model_dir>/<dialogue>``,
-reason ``"<code>: <detail>"``) and skipped, so kept conversations never lose a turn:
+be used is written whole to its split's failed log (id ``<model_dir>/<dialogue>``, reason
+``"<code>: <detail>"``) and skipped, so kept conversations never lose a turn:
 ``invalid_json``, ``invalid_utf8``, ``unreadable_file``, ``malformed_dialogue``,
 ``empty_conversation``, ``malformed_turn``, ``empty_turn``, ``unknown_speaker`` (not in
 ``--roles``), ``speaker_mismatch`` (segment file of another speaker), ``ambiguous_segment`` (two
@@ -36,19 +47,20 @@ wavs for one turn), ``unreadable_audio``, and the text checks every recipe inher
 
 Example::
 
-    cuts = prepare_deepdialogue("DeepDialogue-xtts", "data/deepdialogue", valid_ratio=0.05)
+    parts = prepare_deepdialogue("DeepDialogue-xtts", "data/deepdialogue", valid_ratio=0.05)
+    train, valid = parts["train"], parts["valid"]
 """
 
 import logging
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 from lhotse import CutSet
 from lhotse.utils import Pathlike
 
-from lhotse_triplets import fields, text
+from lhotse_triplets import dialogues, fields, text
 from lhotse_triplets.config import language_problem
 from lhotse_triplets.recipes.deepdialogue.dialogue import (
     DEFAULT_ROLES,
@@ -58,13 +70,18 @@ from lhotse_triplets.recipes.deepdialogue.dialogue import (
     turn_id,
 )
 from lhotse_triplets.recipes.registry import recipe
-from lhotse_triplets.recipes.utils import Output, prepare_manifest
+from lhotse_triplets.recipes.utils import (
+    TURN_SAMPLING_RATE,
+    Output,
+    RecipeFiles,
+    prepare_manifest,
+)
 
 logger = logging.getLogger(__name__)
 
 CORPUS = "deepdialogue"
-#: The one part written: both splits, told apart by ``custom[fields.SPLIT]``.
-PART = "all"
+#: The splits written: ``train``, and ``valid`` when ``valid_ratio`` > 0.
+SPLITS = ("train", "valid")
 
 
 @recipe(CORPUS)
@@ -76,98 +93,100 @@ def prepare_deepdialogue(
     valid_ratio: float = 0.0,
     seed: int = 0,
     language: str = "en",
-    sampling_rate: int = 16000,
+    sampling_rate: int = TURN_SAMPLING_RATE,
     max_prompt_chars: int | None = text.MAX_PROMPT_CHARS,
-) -> CutSet:
-    """Turn cuts (one per dialogue turn) from a local DeepDialogue snapshot.
+) -> dict[str, CutSet]:
+    """Turn cuts (one per dialogue turn) from a local DeepDialogue snapshot, by split.
 
     :param corpus_dir: the snapshot (holding ``data/``) or its ``data/`` folder.
-    :param output_dir: where ``deepdialogue_cuts_all.jsonl.gz`` and the failed log
-        ``deepdialogue_failed_all.jsonl`` go. ``None`` (Python only): the cuts stay in memory.
-    :param roles: the corpus's speakers mapped to roles (``supervision.speaker``),
+    :param output_dir: where ``deepdialogue_cuts_<split>.jsonl.gz`` and the failed logs
+        ``deepdialogue_failed_<split>.jsonl`` go (splits ``train`` and ``valid``). ``None``
+        (Python only): the cuts stay in memory.
+    :param roles: the corpus's speakers mapped to roles (``user`` or ``assistant``),
         ``SPEAKER=ROLE`` separated by commas; default ``LLM1=user,LLM2=assistant``. In Python a
         mapping works too.
-    :param valid_ratio: share of the dialogues put into ``valid`` (``custom["split"]``; the
-        others are ``train``), drawn with ``seed``: the same dialogues on every run.
+    :param valid_ratio: share of the dialogues put into the ``valid`` split (the others are
+        ``train``; 0: no ``valid``), drawn with ``seed``: the same dialogues on every run.
     :param seed: seed of the train/valid draw.
     :param language: ISO 639-1 code of the text (``supervision.language``).
-    :param sampling_rate: the rate the recordings are resampled to on load.
+    :param sampling_rate: the rate (Hz) the recordings are resampled to on load.
     :param max_prompt_chars: longest turn text kept, in characters (``none``: no cap); a
         dialogue with a longer turn fails (``prompt_too_long``).
-    :return: the turn cuts (lazy when written to ``output_dir``), in dialogue order.
+    :return: ``{"train": cuts, "valid": cuts}`` (``valid`` only when ``valid_ratio`` > 0): the
+        turn cuts of each split in dialogue order, lazy when written to ``output_dir``.
 
     Example::
 
-        >>> cuts = prepare_deepdialogue("DeepDialogue-xtts", "data/dd", valid_ratio=0.05)
-        >>> cuts = prepare_deepdialogue("DeepDialogue-orpheus", roles="LLM1=User,LLM2=Assistant")
+        >>> parts = prepare_deepdialogue("DeepDialogue-xtts", "data/dd", valid_ratio=0.05)
+        >>> parts = prepare_deepdialogue("DeepDialogue-orpheus", roles="LLM1=assistant,LLM2=user")
+        >>> train = parts["train"]
     """
-    role_map = parse_roles(roles)
+    role_map = dialogues.parse_roles(roles, default=DEFAULT_ROLES)
     _check_options(valid_ratio, seed, language, sampling_rate)
-    dialogues = find_dialogues(corpus_dir)
-    valid = valid_ids([d.conversation_id for d in dialogues], valid_ratio, seed)
+    found = find_dialogues(corpus_dir)
+    valid = valid_ids([d.conversation_id for d in found], valid_ratio, seed)
+    by_split = {
+        "train": [d for d in found if d.conversation_id not in valid],
+        "valid": [d for d in found if d.conversation_id in valid],
+    }
+    if not valid and output_dir is not None:
+        RecipeFiles(CORPUS, "valid", Path(output_dir)).remove()
     params = {
         "corpus_dir": str(Path(corpus_dir).resolve()),
-        "corpus_stamp": _stamp(dialogues),
+        "corpus_stamp": _stamp(found),
         "roles": role_map,
         "valid_ratio": valid_ratio,
         "seed": seed,
         "language": language,
         "sampling_rate": sampling_rate,
     }
+    options = {
+        "roles": role_map,
+        "language": language,
+        "sampling_rate": sampling_rate,
+        "max_chars": max_prompt_chars,
+    }
+    return {
+        split: _prepare_split(split, members, output_dir, params, options)
+        for split, members in by_split.items()
+        if split == "train" or members
+    }
+
+
+def _prepare_split(
+    split: str,
+    members: list[Dialogue],
+    output_dir: Pathlike | None,
+    params: dict,
+    options: dict,
+) -> CutSet:
+    """Write (or keep in memory) the turn cuts of one split's dialogues."""
     missing: Counter = Counter()
     outputs = (
-        _counted(
-            dialogue_to_cuts(
-                dialogue,
-                roles=role_map,
-                split="valid" if dialogue.conversation_id in valid else "train",
-                language=language,
-                sampling_rate=sampling_rate,
-                max_chars=max_prompt_chars,
-            ),
-            missing,
-        )
-        for dialogue in dialogues
+        _counted(dialogue_to_cuts(dialogue, split=split, **options), missing)
+        for dialogue in members
     )
     cuts = prepare_manifest(
         outputs,
         corpus=CORPUS,
-        part=PART,
+        part=split,
         output_dir=output_dir,
         params=params,
-        total=len(dialogues),
-        desc="Preparing DeepDialogue",
-        max_prompt_chars=max_prompt_chars,
+        total=len(members),
+        desc=f"Preparing DeepDialogue {split}",
+        max_prompt_chars=options["max_chars"],
         max_answer_chars=None,
     )
     if missing[MISSING]:
         logger.info(
-            "%d of %d kept turns have no segment wav (text-only, custom %s=%r)",
+            "DeepDialogue %s: %d of %d kept turns have no segment wav (text-only, custom %s=%r)",
+            split,
             missing[MISSING],
             missing["turns"],
             fields.AUDIO_SOURCE,
             MISSING,
         )
     return cuts
-
-
-def parse_roles(roles: str | Mapping[str, str] | None) -> dict[str, str]:
-    """The speaker -> role map of ``--roles`` (``"LLM1=user,LLM2=assistant"`` or a mapping).
-
-    Example::
-
-        >>> parse_roles("LLM1=User, LLM2=Assistant")
-        {'LLM1': 'User', 'LLM2': 'Assistant'}
-        >>> parse_roles(None)
-        {'LLM1': 'user', 'LLM2': 'assistant'}
-    """
-    if roles is None:
-        return dict(DEFAULT_ROLES)
-    pairs = roles.items() if isinstance(roles, Mapping) else _role_pairs(str(roles))
-    role_map = {str(k).strip(): str(v).strip() for k, v in pairs}
-    if not role_map or not all(role_map) or not all(role_map.values()):
-        raise ValueError(f"--roles {roles!r}: expected SPEAKER=ROLE[,SPEAKER=ROLE...]")
-    return role_map
 
 
 def find_dialogues(corpus_dir: Pathlike) -> list[Dialogue]:
@@ -201,14 +220,6 @@ def valid_ids(conversation_ids: Iterable[str], valid_ratio: float, seed: int) ->
     return {ids[i] for i in order[:count]}
 
 
-def _role_pairs(roles: str) -> Iterator[tuple[str, str]]:
-    for entry in roles.split(","):
-        speaker, equals, role = entry.partition("=")
-        if not equals:
-            raise ValueError(f"--roles {roles!r}: {entry.strip()!r} is not SPEAKER=ROLE")
-        yield speaker, role
-
-
 def _check_options(valid_ratio: float, seed: int, language: str, sampling_rate: int) -> None:
     """One-line ``ValueError`` for an option that cannot work."""
     if not 0 <= valid_ratio < 1:
@@ -239,10 +250,10 @@ def _counted(outputs: list[Output], counts: Counter) -> list[Output]:
 __all__ = [
     "CORPUS",
     "DEFAULT_ROLES",
+    "SPLITS",
     "Dialogue",
     "dialogue_to_cuts",
     "find_dialogues",
-    "parse_roles",
     "prepare_deepdialogue",
     "turn_id",
     "valid_ids",

@@ -19,19 +19,24 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lhotse import Recording
-from lhotse.cut import Cut, MonoCut
-from lhotse.supervision import SupervisionSegment
+from lhotse.cut import Cut
 
 from lhotse_triplets import fields
-from lhotse_triplets.cuts import make_prompt_cut
+from lhotse_triplets.dialogues import ASSISTANT, USER
 from lhotse_triplets.errors import Failure, ItemError
-from lhotse_triplets.recipes.utils import STAGE, Output, check_cut_text
+from lhotse_triplets.recipes.utils import (
+    MISSING_AUDIO,
+    STAGE,
+    Output,
+    check_cut_text,
+    turn_cut,
+    turn_recording,
+)
 
 #: The corpus's speakers mapped to roles (``supervision.speaker``) unless ``roles`` says otherwise.
-DEFAULT_ROLES: Mapping[str, str] = {"LLM1": "user", "LLM2": "assistant"}
+DEFAULT_ROLES: Mapping[str, str] = {"LLM1": USER, "LLM2": ASSISTANT}
 #: ``custom[fields.AUDIO_SOURCE]`` of a turn whose segment wav is missing (a text-only cut).
-MISSING = "missing"
+MISSING = MISSING_AUDIO
 #: A segment file name: ``NNN_<speaker>_<RAVDESS emotion>.wav``.
 SEGMENT_NAME = re.compile(r"(?P<number>\d+)_(?P<speaker>[^_]+)_(?P<emotion>[^.]+)\.wav")
 
@@ -185,62 +190,23 @@ def _turn_cut(
         fields.GENERATED_BY: [data.get("model1"), data.get("model2")],
         fields.SPLIT: split,
     }
-    if segment is None:
-        cut = make_prompt_cut(cut_id, item["text"].strip(), language, custom)
-        cut.custom[fields.AUDIO_SOURCE] = MISSING
-        cut.supervisions[0].speaker = roles[speaker]
-        return cut
-    if segment.speaker != speaker:
-        raise ItemError(
-            f"speaker_mismatch: turn {turn} is {speaker!r} in the JSON, "
-            f"{segment.speaker!r} in {segment.path.name}"
-        )
-    custom[fields.AUDIO_EMOTION] = segment.emotion
-    recording = _recording(segment.path, cut_id, sampling_rate)
-    return MonoCut(
-        id=cut_id,
-        start=0.0,
-        duration=recording.duration,
-        channel=0,
-        recording=recording,
-        supervisions=[
-            SupervisionSegment(
-                id=cut_id,
-                recording_id=cut_id,
-                start=0.0,
-                duration=recording.duration,
-                channel=0,
-                text=item["text"].strip(),
-                language=language,
-                speaker=roles[speaker],
+    recording = None
+    if segment is not None:
+        if segment.speaker != speaker:
+            raise ItemError(
+                f"speaker_mismatch: turn {turn} is {speaker!r} in the JSON, "
+                f"{segment.speaker!r} in {segment.path.name}"
             )
-        ],
+        custom[fields.AUDIO_EMOTION] = segment.emotion
+        recording = turn_recording(segment.path, cut_id, sampling_rate=sampling_rate)
+    return turn_cut(
+        cut_id,
+        text=item["text"].strip(),
+        language=language,
+        role=roles[speaker],
         custom=custom,
+        recording=recording,
     )
-
-
-def _recording(path: Path, recording_id: str, sampling_rate: int) -> Recording:
-    """The wav's recording (header read only), resampled to ``sampling_rate`` on load."""
-    try:
-        recording = Recording.from_file(path, recording_id=recording_id)
-    except Exception as e:  # soundfile / audioread errors differ by backend
-        raise ItemError(f"unreadable_audio: {path.name}: {_audio_error(path, e)}") from None
-    if recording.duration <= 0:
-        raise ItemError(f"unreadable_audio: {path.name} holds no samples")
-    if recording.sampling_rate != sampling_rate:
-        recording = recording.resample(sampling_rate)
-    return recording
-
-
-def _audio_error(path: Path, error: Exception) -> str:
-    """A short reason for a wav Lhotse cannot open (libsndfile's own words when it has some)."""
-    import soundfile
-
-    try:
-        soundfile.info(str(path))
-    except Exception as e:  # libsndfile: "Error opening '<path>': <reason>"
-        return str(e).rsplit(": ", 1)[-1][:200]
-    return type(error).__name__
 
 
 def _check_texts(cuts: list[Cut], max_chars: int | None) -> None:

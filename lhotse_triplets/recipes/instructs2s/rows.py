@@ -12,20 +12,32 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lhotse import MonoCut, Recording, SupervisionSegment
+from lhotse import MonoCut, Recording
 from lhotse.utils import Pathlike
 
 from lhotse_triplets import fields
+from lhotse_triplets.audio import make_recording
+from lhotse_triplets.dialogues import ASSISTANT, USER
 from lhotse_triplets.errors import Failure, ItemError
-from lhotse_triplets.paths import inside
-from lhotse_triplets.recipes.utils import STAGE, Output, check_cut_text
+from lhotse_triplets.paths import inside, safe_name
+from lhotse_triplets.recipes.utils import (
+    MISSING_AUDIO,
+    STAGE,
+    TURN_SAMPLING_RATE,
+    Output,
+    check_cut_text,
+    turn_cut,
+    turn_recording,
+)
 
 #: Rate every turn's recording is resampled to (lazily, on load).
-SAMPLING_RATE = 16000
+SAMPLING_RATE = TURN_SAMPLING_RATE
 #: The corpus's speaker names -> roles, unless ``roles`` says otherwise.
-DEFAULT_ROLES = {"human": "user", "gpt": "assistant"}
+DEFAULT_ROLES = {"human": USER, "gpt": ASSISTANT}
 #: What ``audio_source`` says of a turn whose wav is not in the corpus.
-MISSING = "missing"
+MISSING = MISSING_AUDIO
+#: What ``audio_source`` says of a turn spoken by our TTS: ``synthesized: <tts name>``.
+SYNTHESIZED = "synthesized"
 
 _UNIT = re.compile(r"<(\d+)>")
 _UNITS = re.compile(r"(?:\s*<\d+>)*\s*")
@@ -44,27 +56,61 @@ class TurnOptions:
     split: str = "train"
     allow_outside: bool = False
     max_turn_chars: int | None = None
+    synthesizer: "Synthesizer | None" = None
 
 
-def parse_roles(roles: str | Mapping[str, str] | None) -> dict[str, str]:
-    """The role map: ``"human=user,gpt=assistant"`` (or a mapping) -> ``{"human": "user", ...}``;
-    ``None`` gives :data:`DEFAULT_ROLES`.
+@dataclass(frozen=True)
+class Synthesizer:
+    """Speaks the user turns the corpus has no wav for (``--synthesize-missing``).
 
-    Example::
-
-        >>> parse_roles("human=User,gpt=Assistant")
-        {'human': 'User', 'gpt': 'Assistant'}
+    :param tts: a TTS backend (``backends.registry.build("tts", name)``).
+    :param name: its registry name (recorded as ``audio_source: synthesized: <name>``).
+    :param voice: the voice it speaks with (recorded in ``custom["voice"]``).
+    :param audio_dir: where the wavs go (``<audio_dir>/<conversation>/<cut id>.wav``, written
+        atomically); ``None``: kept in memory.
     """
-    if roles is None:
-        return dict(DEFAULT_ROLES)
-    if isinstance(roles, Mapping):
-        pairs = [(str(k), str(v)) for k, v in roles.items()]
-    else:
-        pairs = [entry.partition("=")[::2] for entry in roles.split(",") if entry.strip()]
-    mapping = {name.strip(): role.strip() for name, role in pairs}
-    if not mapping or not all(mapping) or not all(mapping.values()):
-        raise ValueError(f"roles: expected NAME=ROLE[,NAME=ROLE...], got {roles!r}")
-    return mapping
+
+    tts: Any
+    name: str
+    voice: str
+    audio_dir: Path | None = None
+
+    def speak(self, cut: MonoCut, language: str) -> MonoCut:
+        """``cut`` (a text-only turn) with its text spoken: a recording resampled to 16 kHz on
+        load, ``audio_source`` ``synthesized: <name>``, the voice and TTS in custom; the role
+        stays.
+
+        :raises ItemError: ``synthesis_failed: turn <n>: <reason>``.
+        """
+        turn = cut.custom[fields.TURN]
+        text = cut.supervisions[0].text
+        path = None
+        if self.audio_dir is not None:
+            conversation = safe_name(cut.custom[fields.CONVERSATION_ID])
+            path = self.audio_dir / conversation / f"{safe_name(cut.id)}.wav"
+        try:
+            (audio,) = self.tts.synthesize([text], language=language, voice=self.voice)
+            recording = make_recording(audio, self.tts.sampling_rate, cut.id, path, "wav")
+            recording = turn_recording(
+                path if path is not None else recording.sources[0].source, cut.id
+            )
+        except Exception as e:  # noqa: BLE001 - any TTS error fails this conversation only
+            reason = e.reason if isinstance(e, ItemError) else f"{type(e).__name__}: {e}"
+            raise ItemError(f"synthesis_failed: turn {turn}: {reason[:200]}") from None
+        custom = {
+            **cut.custom,
+            fields.AUDIO_SOURCE: f"{SYNTHESIZED}: {self.name}",
+            fields.VOICE: self.voice,
+            fields.TTS_MODEL: self.name,
+        }
+        return turn_cut(
+            cut.id,
+            text=text,
+            language=cut.supervisions[0].language,
+            role=cut.custom[fields.ROLE],
+            custom=custom,
+            recording=recording,
+        )
 
 
 def stream_rows(path: Pathlike) -> Iterator[tuple[int, Any]]:
@@ -136,7 +182,9 @@ def conversation_outputs(conversation_id: str, row: Mapping, options: TurnOption
         reason = f"no_conversation: {str(turns)[:60]!r} is not a non-empty list of turns"
         return [Failure(conversation_id, STAGE, reason)]
     try:
-        cuts = [turn_cut(conversation_id, turn, raw, options) for turn, raw in enumerate(turns)]
+        cuts = [
+            make_turn_cut(conversation_id, turn, raw, options) for turn, raw in enumerate(turns)
+        ]
     except ItemError as e:
         return [Failure.of(conversation_id, STAGE, e)]
     for cut in cuts:
@@ -145,10 +193,21 @@ def conversation_outputs(conversation_id: str, row: Mapping, options: TurnOption
             code, detail = reason.split(": ", 1)
             turn = cut.custom[fields.TURN]
             return [Failure(conversation_id, STAGE, f"{code}: turn {turn}: {detail}")]
-    return cuts
+    try:
+        return [_spoken(cut, options) for cut in cuts]
+    except ItemError as e:
+        return [Failure.of(conversation_id, STAGE, e)]
 
 
-def turn_cut(conversation_id: str, turn: int, raw: object, options: TurnOptions) -> MonoCut:
+def _spoken(cut: MonoCut, options: TurnOptions) -> MonoCut:
+    """``cut``, synthesized when it is a user turn without audio and a synthesizer is set."""
+    missing = cut.custom.get(fields.AUDIO_SOURCE) == MISSING
+    if options.synthesizer is None or not missing or cut.custom[fields.ROLE] != USER:
+        return cut
+    return options.synthesizer.speak(cut, options.language)
+
+
+def make_turn_cut(conversation_id: str, turn: int, raw: object, options: TurnOptions) -> MonoCut:
     """One turn as a cut: text, mapped role, the corpus's speaker, units, and the wav (16 kHz
     mono on load) or, without a wav in the corpus, no recording and ``audio_source="missing"``.
     """
@@ -170,31 +229,17 @@ def turn_cut(conversation_id: str, turn: int, raw: object, options: TurnOptions)
     if raw.get("unit") is not None:
         custom[fields.SPEECH_UNITS] = parse_units(raw["unit"], turn)
     cut_id = f"{conversation_id}-t{turn}"
-    recording = turn_recording(cut_id, raw.get("speech"), speaker_id, turn, options)
-    if recording is None:
-        custom[fields.AUDIO_SOURCE] = MISSING
-    duration = recording.duration if recording is not None else 0.0
-    supervision = SupervisionSegment(
-        id=cut_id,
-        recording_id=recording.id if recording is not None else cut_id,
-        start=0.0,
-        duration=duration,
+    return turn_cut(
+        cut_id,
         text=text.strip(),
         language=options.language,
-        speaker=options.roles[speaker_id],
-    )
-    return MonoCut(
-        id=cut_id,
-        start=0.0,
-        duration=duration,
-        channel=0,
-        recording=recording,
-        supervisions=[supervision],
+        role=options.roles[speaker_id],
         custom=custom,
+        recording=wav_recording(cut_id, raw.get("speech"), speaker_id, turn, options),
     )
 
 
-def turn_recording(
+def wav_recording(
     cut_id: str, speech: object, speaker_id: str, turn: int, options: TurnOptions
 ) -> Recording | None:
     """The turn's wav as a recording resampled to 16 kHz on load; ``None`` when the row names
@@ -202,7 +247,7 @@ def turn_recording(
 
     :raises ItemError: ``malformed_turn`` (a path that is not a string), ``outside_root``,
         ``audio_role_mismatch`` (a ``-user.wav`` on a ``gpt`` turn or the reverse),
-        ``unreadable_audio``, ``empty_audio``.
+        ``unreadable_audio`` (also for a file without samples).
     """
     if speech is None or speech == "":
         return None
@@ -222,12 +267,7 @@ def turn_recording(
     if not path.is_file():
         return None
     try:
-        recording = Recording.from_file(path, recording_id=cut_id)
-    except Exception as e:  # noqa: BLE001 - any decoder error makes the item fail
-        detail = f"{speech[-80:]!r}: {type(e).__name__}"
-        raise ItemError(f"unreadable_audio: turn {turn}: {detail}") from None
-    if recording.num_samples <= 0:
-        raise ItemError(f"empty_audio: turn {turn}: {speech[-80:]!r} has no samples")
-    if recording.sampling_rate != SAMPLING_RATE:
-        recording = recording.resample(SAMPLING_RATE)
-    return recording
+        return turn_recording(path, cut_id)
+    except ItemError as e:
+        code, detail = e.reason.split(": ", 1)
+        raise ItemError(f"{code}: turn {turn}: {detail}") from None

@@ -17,14 +17,21 @@ dataset with an ``audio`` column (``save_to_disk`` folder or parquet) work too.
 
 Every turn becomes one cut, id ``<conv_id>-t<utterance_id>`` (:mod:`.rows`): the recording (16 kHz,
 channel 0; resampled on load if a file has another rate), one supervision with the text, the
-language and ``speaker`` = the role after mapping (default ``human=user,gpt=assistant``), and the
-custom fields ``conversation_id`` (``conv_id``), ``turn`` (``utterance_id``), ``speaker_id`` (the
-actor letter at the end of the audio stem), ``emotion`` and ``split``. A turn without audio stays a
-text-only cut (no recording, duration 0) with ``audio_source="missing"``, counted in the log.
+language and ``speaker`` = the role after mapping (``user`` or ``assistant``; default
+``human=user,gpt=assistant``), and the custom fields ``role`` (the same), ``conversation_id``
+(``conv_id``), ``turn`` (``utterance_id``), ``speaker_id`` (the actor letter at the end of the
+audio stem), ``emotion`` and ``split``. A turn without audio stays a text-only cut (no recording,
+duration 0) with ``audio_source="missing"``, counted in the log.
 
-Written in ``output_dir``, per split: ``multidialog_cuts_<split>.jsonl.gz``,
-``multidialog_failed_<split>.jsonl`` and ``audio/<split>/<conv_id>/<stem>.wav`` (the turn audio,
-copied out of the chunks). Failures (recorded, skipped, the run goes on): ``invalid_json``,
+Written in ``output_dir``, one part per split (``train``, ``valid_freq``, ``valid_rare``,
+``test_freq``, ``test_rare``: those found, or ``--splits``):
+
+- ``multidialog_cuts_<split>.jsonl.gz``: the turn cuts;
+- ``multidialog_failed_<split>.jsonl``: what failed;
+- ``.multidialog_<split>.completed``: the completion marker (a rerun is not redone);
+- ``audio/<split>/<conv_id>/<stem>.wav``: the turn audio, copied out of the chunks.
+
+Failures (recorded, skipped, the run goes on): ``invalid_json``,
 ``invalid_utf8``, ``not_an_object``, ``missing_field``, ``invalid_id``, ``invalid_utterance_id``,
 ``unknown_role``, ``invalid_text`` (a row); ``unsafe_member``, ``unreadable_audio``,
 ``unreadable_archive`` (audio); ``duplicate_turn``, ``turn_gap``, ``incomplete_conversation``,
@@ -41,20 +48,17 @@ from pathlib import Path
 from typing import Any
 
 from lhotse import CutSet
-from lhotse.lazy import LazyIteratorChain
 from lhotse.utils import Pathlike
 
-from lhotse_triplets import fields, text
+from lhotse_triplets import dialogues, fields, text
 from lhotse_triplets.errors import Failure
 from lhotse_triplets.recipes.multidialog.audio import STAGE, AudioStore
 from lhotse_triplets.recipes.multidialog.rows import (
     DEFAULT_ROLES,
-    MISSING_AUDIO,
     SAMPLING_RATE,
     TurnOptions,
     conversation_cuts,
     gather,
-    parse_roles,
 )
 from lhotse_triplets.recipes.multidialog.sources import (
     SPLITS,
@@ -66,7 +70,7 @@ from lhotse_triplets.recipes.multidialog.sources import (
     snapshot_splits,
 )
 from lhotse_triplets.recipes.registry import recipe
-from lhotse_triplets.recipes.utils import Item, file_stamp, prepare_manifest
+from lhotse_triplets.recipes.utils import MISSING_AUDIO, Item, file_stamp, prepare_manifest
 
 CORPUS = "multidialog"
 logger = logging.getLogger(__name__)
@@ -82,8 +86,9 @@ def prepare_multidialog(
     language: str = "en",
     split: str = "train",
     max_prompt_chars: int | None = text.MAX_PROMPT_CHARS,
-) -> CutSet:
-    """Turn cuts (one per utterance, grouped by conversation) from a local MultiDialog copy.
+) -> dict[str, CutSet]:
+    """Turn cuts (one per utterance, grouped by conversation) from a local MultiDialog copy,
+    by split.
 
     :param source: a snapshot of ``IVLLab/MultiDialog`` (with ``metadata/`` and ``data/``), or
         a local HF dataset of the same rows with an ``audio`` column (``save_to_disk`` folder,
@@ -91,26 +96,29 @@ def prepare_multidialog(
     :param output_dir: where ``multidialog_cuts_<split>.jsonl.gz``, the failed logs and the
         turn audio (``audio/<split>/``) go. ``None`` (Python only): in memory, audio too.
     :param splits: the splits to prepare (repeat the option); default: every split found.
-    :param roles: role mapping, ``FROM=ROLE`` pairs joined by commas; default
-        ``human=user,gpt=assistant``.
+    :param roles: the corpus's ``from`` mapped to roles (``user`` or ``assistant``),
+        ``FROM=ROLE`` pairs joined by commas; default ``human=user,gpt=assistant``.
     :param language: ISO 639-1 code of the text (``supervision.language``).
-    :param split: the split name of a single HF ``Dataset`` or of parquet files.
+    :param split: the split name of a single HF ``Dataset`` or of parquet files (a snapshot's
+        splits are its folders); the turn audio is read at 16 kHz.
     :param max_prompt_chars: longest turn text kept, in characters (``none``: no cap); a longer
         turn fails and its conversation with it.
-    :return: the turn cuts of every prepared split (lazy when written to ``output_dir``).
+    :return: ``{split: cuts}`` for every prepared split, in the order prepared (lazy
+        when written to ``output_dir``).
 
     Example::
 
-        >>> cuts = prepare_multidialog("MultiDialog", "data/multidialog", splits=["test_freq"])
-        >>> cuts = prepare_multidialog("md_hf", "data/md", roles="human=User,gpt=Assistant")
+        >>> parts = prepare_multidialog("MultiDialog", "data/multidialog", splits=["test_freq"])
+        >>> parts = prepare_multidialog("md_hf", "data/md", roles="human=assistant,gpt=user")
+        >>> test_freq = parts["test_freq"]
     """
     source = Path(source)
     if not source.exists():
         raise FileNotFoundError(f"MultiDialog source not found: {source}")
-    role_map = parse_roles(roles)
+    role_map = dialogues.parse_roles(roles, default=DEFAULT_ROLES)
     parts = _parts(source, split, splits)
     seen: set[str] = set()
-    prepared = []
+    prepared: dict[str, CutSet] = {}
     for name, stamp, open_part in parts:
         params = {
             "source": str(source),
@@ -121,21 +129,17 @@ def prepare_multidialog(
         store = AudioStore(Path(output_dir) / "audio" / name if output_dir is not None else None)
         options = TurnOptions(name, language, store, max_prompt_chars, None)
         items = _split_items(open_part, store, options, role_map, seen)
-        prepared.append(
-            prepare_manifest(
-                items,
-                corpus=CORPUS,
-                part=name,
-                output_dir=output_dir,
-                params=params,
-                desc=f"Preparing MultiDialog {name}",
-                max_prompt_chars=max_prompt_chars,
-                max_answer_chars=None,
-            )
+        prepared[name] = prepare_manifest(
+            items,
+            corpus=CORPUS,
+            part=name,
+            output_dir=output_dir,
+            params=params,
+            desc=f"Preparing MultiDialog {name}",
+            max_prompt_chars=max_prompt_chars,
+            max_answer_chars=None,
         )
-    if len(prepared) == 1:
-        return prepared[0]
-    return CutSet(LazyIteratorChain(*prepared))
+    return prepared
 
 
 Part = tuple[str, Any, Any]

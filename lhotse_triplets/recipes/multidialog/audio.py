@@ -26,6 +26,7 @@ from lhotse import Recording
 
 from lhotse_triplets.errors import Failure, ItemError
 from lhotse_triplets.paths import inside, safe_name
+from lhotse_triplets.recipes.utils import turn_recording
 
 STAGE = "prepare"
 #: A turn's audio stem: ``<conv_id>_<utterance id><actor letters>``.
@@ -112,10 +113,12 @@ class AudioStore:
             yield Failure.of(member.name, STAGE, e)
 
     def recording(self, recording_id: str, stem: str) -> Recording | None:
-        """The recording of ``stem`` named ``recording_id``; ``None`` when there is no audio."""
+        """The recording of ``stem`` named ``recording_id``, resampled to 16 kHz on load;
+        ``None`` when there is no audio.
+
+        :raises ItemError: ``unreadable_audio`` (a stored file that no longer reads).
+        """
         audio = self._audio.get(stem)
         if audio is None:
             return None
-        if isinstance(audio, bytes):
-            return Recording.from_bytes(audio, recording_id)
-        return Recording.from_file(audio, recording_id=recording_id)
+        return turn_recording(audio, recording_id, name=f"{stem}.wav")

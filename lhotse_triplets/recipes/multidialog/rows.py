@@ -9,49 +9,32 @@ so every conversation written has turn 0 and contiguous turns.
 
 Example::
 
-    >>> parse_roles("human=user,gpt=assistant")
-    {'human': 'user', 'gpt': 'assistant'}
+    >>> conversations, failures = gather(snapshot_rows(metadata), DEFAULT_ROLES)
+    >>> outputs = conversation_cuts(conversations["t_0a1b"], options)
 """
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from lhotse import MonoCut, SupervisionSegment
+from lhotse import MonoCut
 from lhotse.cut import Cut
 
 from lhotse_triplets import fields
+from lhotse_triplets.dialogues import ASSISTANT, USER
 from lhotse_triplets.errors import Failure, ItemError
 from lhotse_triplets.recipes.multidialog.audio import STAGE, AudioStore, member_stem, parse_stem
-from lhotse_triplets.recipes.utils import check_cut_text
+from lhotse_triplets.recipes.utils import (
+    TURN_SAMPLING_RATE,
+    check_cut_text,
+    turn_cut,
+)
 
-#: Default role mapping: MultiDialog's ``from`` -> the trainer's role (``supervision.speaker``).
-DEFAULT_ROLES = {"human": "user", "gpt": "assistant"}
+#: Default role mapping: MultiDialog's ``from`` -> the role (``supervision.speaker``).
+DEFAULT_ROLES = {"human": USER, "gpt": ASSISTANT}
 #: The rate every turn is read at (resampled on load when the file has another).
-SAMPLING_RATE = 16000
-#: :data:`fields.AUDIO_SOURCE` of a turn the corpus has no audio for.
-MISSING_AUDIO = "missing"
+SAMPLING_RATE = TURN_SAMPLING_RATE
 _REQUIRED = ("conv_id", "utterance_id", "from", "value")
-
-
-def parse_roles(roles: str | Mapping[str, str] | None) -> dict[str, str]:
-    """The role map from ``"from=role,..."`` (or a mapping); ``None``: :data:`DEFAULT_ROLES`.
-
-    :raises ValueError: an entry that is not ``name=role``.
-    """
-    if roles is None:
-        return dict(DEFAULT_ROLES)
-    if isinstance(roles, Mapping):
-        return {str(k): str(v) for k, v in roles.items()}
-    mapping = {}
-    for entry in filter(None, (e.strip() for e in roles.split(","))):
-        name, sep, role = (part.strip() for part in entry.partition("="))
-        if not sep or not name or not role:
-            raise ValueError(f"roles: expected NAME=ROLE entries, got {entry!r} in {roles!r}")
-        mapping[name] = role
-    if not mapping:
-        raise ValueError(f"roles: no NAME=ROLE entry in {roles!r}")
-    return mapping
 
 
 @dataclass(frozen=True)
@@ -153,7 +136,12 @@ def conversation_cuts(conversation: Conversation, options: TurnOptions) -> list[
         failures.append(Failure(conversation.conv_id, STAGE, gap))
     if failures:
         return failures
-    cuts = [turn_cut(conversation.turns[i], options) for i in range(len(conversation.turns))]
+    try:
+        cuts = [
+            make_turn_cut(conversation.turns[i], options) for i in range(len(conversation.turns))
+        ]
+    except ItemError as e:
+        return [Failure.of(conversation.conv_id, STAGE, e)]
     for cut in cuts:
         reason = check_cut_text(cut, options.max_prompt_chars, options.max_answer_chars)
         if reason is not None:
@@ -162,7 +150,7 @@ def conversation_cuts(conversation: Conversation, options: TurnOptions) -> list[
     return cuts
 
 
-def turn_cut(turn: Turn, options: TurnOptions) -> MonoCut:
+def make_turn_cut(turn: Turn, options: TurnOptions) -> MonoCut:
     """One turn as a cut: its audio at 16 kHz mono (channel 0), or text only when missing."""
     cut_id = f"{turn.conv_id}-t{turn.utterance_id}"
     parsed = parse_stem(turn.stem)
@@ -173,30 +161,13 @@ def turn_cut(turn: Turn, options: TurnOptions) -> MonoCut:
         fields.EMOTION: turn.emotion,
         fields.SPLIT: options.split,
     }
-    recording = options.store.recording(cut_id, turn.stem)
-    if recording is None:
-        custom[fields.AUDIO_SOURCE] = MISSING_AUDIO
-    elif recording.sampling_rate != SAMPLING_RATE:
-        recording = recording.resample(SAMPLING_RATE)
-    duration = recording.duration if recording is not None else 0.0
-    supervision = SupervisionSegment(
-        id=cut_id,
-        recording_id=cut_id,
-        start=0.0,
-        duration=duration,
-        channel=0,
+    return turn_cut(
+        cut_id,
         text=turn.text,
         language=options.language,
-        speaker=turn.speaker,
-    )
-    return MonoCut(
-        id=cut_id,
-        start=0.0,
-        duration=duration,
-        channel=0,
-        recording=recording,
-        supervisions=[supervision],
+        role=turn.speaker,
         custom=custom,
+        recording=options.store.recording(cut_id, turn.stem),
     )
 
 
