@@ -217,12 +217,13 @@ class ExportConfig:
     #: ``hf`` parquet shards (``null``: one per ``hf_max_shard_rows`` rows).
     hf_num_shards: int | None = None
     hf_max_shard_rows: int = 10000
-    #: TTS backend that speaks the answers for ``duplex`` (registry name), and its options.
+    #: TTS backend that speaks the answers for ``duplex`` (registry name), and text-only dialogue
+    #: turns; and its options.
     duplex_tts: str | None = None
     duplex_tts_options: dict[str, Any] = field(default_factory=dict)
     #: Voice of the ``duplex`` agent (``null``: the backend's first voice of the language).
     duplex_agent_voice: str | None = None
-    #: Seconds of silence between ``duplex`` turns.
+    #: Seconds of silence after each ``duplex`` turn.
     duplex_gap: float = 0.4
     #: Role names the dialogue exports write, over the defaults: ``duplex`` supervisions
     #: (``{user: user, assistant: agent}``, NeMo DuplexS2SDataset's input/output roles; its

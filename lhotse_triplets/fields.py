@@ -33,6 +33,8 @@ DATA_SOURCE = "data_source"
 #: The turn's role after the recipe's role map (``user`` / ``assistant`` by default), also the
 #: supervision's ``speaker``; kept here too because ``synthesize`` sets the speaker to its voice.
 ROLE = "role"
+#: On an assembled duplex conversation: the turn cuts it was built from, in turn order.
+SOURCE_CUT_IDS = "source_cut_ids"
 #: The corpus's own speaker / actor id of a turn (``LLM1``, ``t_<uuid>``'s actor letter, ...).
 SPEAKER_ID = "speaker_id"
 #: The corpus's emotion label of a turn (free-form or the corpus's set).

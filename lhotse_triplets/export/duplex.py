@@ -17,13 +17,25 @@ the assistant's comes from either
   speaking the answer in the cut's language with ``duplex_agent_voice`` (default: the backend's
   first voice).
 
-A cut with neither fails (recorded, the conversation is skipped). Output:
+A cut with neither fails (recorded, the conversation is skipped).
+
+**Dialogue turn cuts** (the ``deepdialogue``, ``multidialog``, ``instructs2s`` recipes: one cut
+per turn, :func:`~lhotse_triplets.dialogues.is_turn_cut`) are assembled per conversation
+(:func:`~lhotse_triplets.export.assemble.assemble_dialogue`): every turn placed in turn order
+on the user or agent channel, at ``sampling_rate`` (default 16 kHz), id
+``<conversation id>-<language>``. A conversation whose turns are not ``0..n-1`` fails (``turns:
+no turn 0 in <conversation>``), and so does one with a text-only turn unless ``duplex_tts``
+speaks it (recorded in ``turn_attributes`` as ``audio_source: synthesized: <tts>``).
+
+Supervision speakers are ``user``/``agent`` (the dataset's defaults), or ``role_names``
+(``{"user": "User", "assistant": "Assistant"}`` for NeMo's example YAML). Output:
 ``OUT/duplex/cuts.NNNNNN.jsonl.gz``, ``recording.NNNNNN.tar``, ``target_audio.NNNNNN.tar``
 (FLAC); NeMo reads it with ``type: lhotse_shar`` (``shar_path: OUT/duplex``).
 
-A dialogue whose id (``<conversation id>-<language>-<voice>``) is not a safe file name is stored
-under its :func:`~lhotse_triplets.paths.safe_name`, the id kept in ``custom["original_id"]``
-(as in the ``shar`` format: Lhotse names tar members after cut ids). **Zero dialogues**: one
+A dialogue whose id (``<conversation id>-<language>-<voice>``; turn cuts: no voice) is not a
+safe file name (DeepDialogue ids hold a ``/``) is stored under its
+:func:`~lhotse_triplets.paths.safe_name`, the id kept in ``custom["original_id"]`` (as in the
+``shar`` format: Lhotse names tar members after cut ids). **Zero dialogues**: one
 empty shard (Lhotse opens it as zero cuts), and the result says so (``details["empty"]``).
 
 Example::
@@ -31,19 +43,30 @@ Example::
     >>> export_duplex(CutSet.from_jsonl_lazy("gate.jsonl.gz"), "data", duplex_tts="espeak")
 """
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from lhotse import MonoCut, Recording, SupervisionSegment
+from lhotse import MonoCut, Recording
 from lhotse.cut import Cut
 from tqdm.auto import tqdm
 
 from lhotse_triplets import fields
 from lhotse_triplets.audio import resample
 from lhotse_triplets.cuts import cut_text
+from lhotse_triplets.dialogues import ASSISTANT, USER, is_turn_cut, role_names
 from lhotse_triplets.errors import ItemError
+from lhotse_triplets.export.assemble import (
+    DEFAULT_ROLE_NAMES,
+    DIALOGUE_RATE,
+    SOURCE_CUT_IDS,
+    Segment,
+    TurnSpeaker,
+    assemble_dialogue,
+    lay_out,
+)
 from lhotse_triplets.export.base import ExportOptions, ExportResult, exporter
 from lhotse_triplets.export.common import (
     AtomicOutput,
@@ -52,7 +75,6 @@ from lhotse_triplets.export.common import (
     RollingSharWriter,
     ShardRoller,
     audio_samples,
-    encode_audio,
     group_conversations,
     is_shard_file,
     kept_cuts,
@@ -65,34 +87,68 @@ FORMAT = "duplex"
 STAGE = f"export_{FORMAT}"
 #: The Shar directory inside the export directory.
 DUPLEX_DIR = "duplex"
-USER_ROLE, AGENT_ROLE = "user", "agent"
+#: The default speaker names of the supervisions (NeMo ``DuplexS2SDataset``'s own).
+USER_ROLE, AGENT_ROLE = DEFAULT_ROLE_NAMES[USER], DEFAULT_ROLE_NAMES[ASSISTANT]
+
+
+@dataclass
+class _Assembly:
+    """What every conversation of one export is built with."""
+
+    options: ExportOptions
+    names: Mapping[str, str]
+    engine: Any = None
+
+    def build(self, key: ConversationKey, group: list[Cut]) -> MonoCut:
+        """The duplex cut of one conversation (turn cuts or triplets), its id made safe."""
+        if is_turn_cut(group[0]):
+            speak = None
+            if self.engine is not None:
+                speak = TurnSpeaker(
+                    self.engine, str(self.options.duplex_tts), self.options.duplex_agent_voice
+                )
+            dialogue = assemble_dialogue(
+                key,
+                group,
+                sampling_rate=self.options.sampling_rate or DIALOGUE_RATE,
+                gap=self.options.duplex_gap,
+                names=self.names,
+                speak=speak,
+            )
+        else:
+            dialogue = _dialogue(key, group, self.engine, self.names, self.options)
+        return with_safe_id(dialogue)
 
 
 @exporter(FORMAT)
 def export_duplex(cuts: Iterable[Cut], output_dir: Path, options: ExportOptions) -> ExportResult:
     """DuplexS2S Shar: user audio + target_audio (agent), supervisions with user/agent roles.
 
-    Writes ``OUT/duplex/`` atomically. Options used: ``duplex_tts`` (registry name of the TTS
-    backend speaking the answers of cuts with no ``target_audio``; ``None``: such cuts fail),
-    ``duplex_tts_options``, ``duplex_agent_voice``, ``duplex_gap`` (seconds of silence between
-    turns), ``sampling_rate`` (``None``: each dialogue's first turn's rate), ``shard_size``
-    (dialogues) and ``shard_hours``, ``overwrite``, ``progress``, ``on_failure``. Rejected cuts
-    are left out.
+    Writes ``OUT/duplex/`` atomically. Triplet cuts are laid out question/answer per cut;
+    dialogue turn cuts are assembled per conversation (module docstring). Options used:
+    ``duplex_tts`` (registry name of the TTS backend speaking the answers of cuts with no
+    ``target_audio``, and text-only dialogue turns; ``None``: such items fail),
+    ``duplex_tts_options``, ``duplex_agent_voice``, ``duplex_gap`` (seconds of silence after
+    each turn), ``role_names`` (our role -> supervision speaker, over ``user``/``agent``),
+    ``sampling_rate`` (``None``: each triplet dialogue's first turn's rate, 16 kHz for turn
+    cuts), ``shard_size`` (dialogues) and ``shard_hours``, ``overwrite``, ``progress``,
+    ``on_failure``. Rejected cuts are left out.
 
     :return: paths ``duplex``; details ``shards`` (field -> shard paths); ``counts.written``
         counts dialogues.
-    :raises ValueError: for an unsafe path. :raises FileExistsError: see ``overwrite``.
+    :raises ValueError: for an unsafe path or a bad ``role_names`` key.
+    :raises FileExistsError: see ``overwrite``.
 
     Example::
 
         >>> export_duplex(cuts, "data", duplex_tts="espeak").counts.written
         3
     """
-    engine = None
+    assembly = _Assembly(options, role_names(options.role_names or None, DEFAULT_ROLE_NAMES))
     if options.duplex_tts is not None:
         from lhotse_triplets.backends.registry import build
 
-        engine = build("tts", options.duplex_tts, **dict(options.duplex_tts_options))
+        assembly.engine = build("tts", options.duplex_tts, **dict(options.duplex_tts_options))
     target = AtomicOutput(
         output_dir / DUPLEX_DIR,
         overwrite=options.overwrite,
@@ -109,7 +165,7 @@ def export_duplex(cuts: Iterable[Cut], output_dir: Path, options: ExportOptions)
         with RollingSharWriter(tmp, shar_fields, roller) as writer:
             for key, group in tqdm(groups.items(), desc="duplex", disable=not options.progress):
                 with guard.item(*(c.id for c in group)) as outcome:
-                    dialogue = with_safe_id(_dialogue(key, group, engine, options))
+                    dialogue = assembly.build(key, group)
                     writer.write(dialogue)
                 if outcome.ok:
                     result.counts.count(key.language, dialogue.duration)
@@ -122,49 +178,30 @@ def export_duplex(cuts: Iterable[Cut], output_dir: Path, options: ExportOptions)
 
 
 def _dialogue(
-    key: ConversationKey, group: list[Cut], engine: Any, options: ExportOptions
+    key: ConversationKey,
+    group: list[Cut],
+    engine: Any,
+    names: Mapping[str, str],
+    options: ExportOptions,
 ) -> MonoCut:
+    """The duplex cut of triplet cuts: per cut, the user's audio then the spoken answer."""
     sr = options.sampling_rate or group[0].sampling_rate
-    n_gap = int(round(options.duplex_gap * sr))
-    channels: dict[str, list[np.ndarray]] = {USER_ROLE: [], AGENT_ROLE: []}
-    sups = []
-    t = 0
+    segments = []
     for cut in group:
         user, _ = audio_samples(cut, sr)
         agent = _agent_audio(cut, engine, options.duplex_agent_voice, key.language, sr)
         answer = (cut.custom or {})[fields.ANSWER]
-        for role, audio, text in ((USER_ROLE, user, cut_text(cut)), (AGENT_ROLE, agent, answer)):
-            other = AGENT_ROLE if role == USER_ROLE else USER_ROLE
-            channels[role].append(np.concatenate([audio, np.zeros(n_gap, np.float32)]))
-            channels[other].append(np.zeros(len(audio) + n_gap, np.float32))
-            sups.append(
-                SupervisionSegment(
-                    id=f"{key.name}-{len(sups)}",
-                    recording_id=key.name,
-                    start=t / sr,
-                    duration=len(audio) / sr,
-                    text=text,
-                    speaker=role,
-                    language=key.language,
-                )
-            )
-            t += len(audio) + n_gap
-    source, target = (np.concatenate(channels[role]) for role in (USER_ROLE, AGENT_ROLE))
-    recording = Recording.from_bytes(encode_audio(source, sr, "flac"), recording_id=key.name)
-    target_rec = Recording.from_bytes(
-        encode_audio(target, sr, "flac"), recording_id=f"{key.name}-{fields.TARGET_AUDIO}"
-    )
-    return MonoCut(
-        id=key.name,
-        start=0.0,
-        duration=recording.duration,
-        channel=0,
-        recording=recording,
-        supervisions=sups,
+        segments += [Segment(USER, user, cut_text(cut)), Segment(ASSISTANT, agent, answer)]
+    return lay_out(
+        key.name,
+        segments,
+        sampling_rate=sr,
+        gap=options.duplex_gap,
+        names=names,
+        language=key.language,
         custom={
-            fields.TARGET_AUDIO: target_rec,
             fields.CONVERSATION_ID: key.conversation_id,
-            "source_cut_ids": [c.id for c in group],
+            SOURCE_CUT_IDS: [c.id for c in group],
         },
     )
 
