@@ -196,7 +196,7 @@ class ExportConfig:
     #: Audio codec inside ``shar`` and ``nemo`` shards (``flac``: lossless 16-bit, or ``wav``).
     audio_format: str = "flac"
     #: Text turn NeMo puts before the audio turn (``shar``, ``nemo``); ``null``: the cut's own or
-    #: the default instruction; ``""``: none.
+    #: the default instruction (for dialogue turn cuts, ``nemo``: none); ``""``: none.
     question: str | None = None
     #: System turn opening every ``nemo`` conversation (``null``: the cuts' own, if any).
     system_prompt: str | None = None

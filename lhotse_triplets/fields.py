@@ -91,6 +91,9 @@ IMAGE_PATH = "image_path"
 IMAGE_FORMAT = "image_format"
 #: In a NeMo conversation's ``custom``: per audio turn, in order, the cut id, spoken text, scores.
 TURN_ATTRIBUTES = "turn_attributes"
+#: A dialogue ``turn_attributes`` entry's turn type, ``audio`` or ``text`` (triplet entries have
+#: none: each is an audio turn's).
+TURN_TYPE = "type"
 #: In a NeMo conversation's ``custom``: language and voice of every audio turn in it.
 LANGUAGE = "language"
 VOICE = "voice"

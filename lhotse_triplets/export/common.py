@@ -573,6 +573,14 @@ def conversation_key(cut: Cut) -> ConversationKey:
     return ConversationKey(conversation_id(cut), cut_language(cut), voice)
 
 
+def audio_turn_attributes(custom: dict[str, Any] | None) -> Iterator[dict[str, Any]]:
+    """The ``turn_attributes`` entries of a NeMo conversation's audio turns, in order (a dialogue
+    conversation lists its text turns too, typed; a triplet one lists audio turns only)."""
+    for attributes in (custom or {}).get(fields.TURN_ATTRIBUTES) or []:
+        if attributes.get(fields.TURN_TYPE, "audio") == "audio":
+            yield attributes
+
+
 def _turn_order(cut: Cut) -> tuple[int, str]:
     return int((cut.custom or {}).get(fields.TURN) or 0), cut.id
 

@@ -27,6 +27,29 @@ User turns the gate rejected (or whose audio failed) stay in the conversation as
 (their text and answer), so later turns keep their context; a conversation with no audio turn
 left is not written. Earlier turns missing from the cuts come from the ``history`` field.
 
+**Dialogue turn cuts** (:func:`~lhotse_triplets.dialogues.is_turn_cut`: one cut per turn, from
+the ``deepdialogue``/``multidialog``/``instructs2s`` recipes) make one multi-turn conversation per
+(conversation id, language), id ``<conversation id>-<language>``, built by
+:func:`build_dialogue`: user turns with audio are audio turns, assistant turns are text turns
+(their text verbatim), a user turn without audio (a text-only cut, or audio that failed to load,
+recorded as a failure) is a text turn. No question turn unless ``question`` is given; ``from`` is
+``User``/``Assistant`` unless ``role_names`` says otherwise. ``custom`` holds
+``conversation_id``, ``language``, ``data_source``/``domain``/``generated_by``/``split`` where
+set, and ``turn_attributes`` for *every* turn in order (``cut_id``, ``type`` ``audio``|``text``,
+``text``, ``turn``, ``role``, ``speaker_id``, emotions, ``audio_source``); no image. A
+conversation whose turns are not ``0..n-1`` is recorded as one failure (its id, the reason) and
+not written. User turns after the last assistant turn are dropped (counted in
+``details["trailing_user_turns"]``): NeMo's prompt formatter reads a conversation that ends on a
+user turn as an inference prompt and would train on none of it::
+
+    {"id": "dialogues_llama3-70B/music_78_8-en",
+     "conversations": [
+       {"type": "audio", "from": "User",      "value": "dialogues_llama3-70B_music_78_8-t0~1c2d..",
+        "duration": 2.1},
+       {"type": "text",  "from": "Assistant", "value": "<turn 1 text>"}, ...],
+     "custom": {"conversation_id": "dialogues_llama3-70B/music_78_8", "language": "en",
+                "turn_attributes": [{"cut_id": "...-t0", "type": "audio", "turn": 0, ...}, ...]}}
+
 The image: ``image_mode="embed"`` (default) puts the encoded bytes, base64, in ``custom["image"]``
 so a conversation is self-contained like a Shar cut (costs ~1.33x the image size per language and
 voice); ``image_mode="path"`` copies each image once into ``OUT/nemo/images/`` and stores the
@@ -64,8 +87,9 @@ from lhotse.cut import Cut
 from lhotse.shar.writers import TarWriter
 from tqdm.auto import tqdm
 
-from lhotse_triplets import fields
+from lhotse_triplets import dialogues, fields
 from lhotse_triplets.cuts import cut_text, is_rejected
+from lhotse_triplets.errors import ItemError
 from lhotse_triplets.export import common
 from lhotse_triplets.export.base import ExportOptions, ExportResult, exporter
 from lhotse_triplets.export.common import (
@@ -109,6 +133,24 @@ LAYOUT = layout(NEMO_CONFIG_FILE, IMAGES_DIR, folders=(r"manifest_\d+\.jsonl", r
 #: Per-turn attributes copied into ``custom["turn_attributes"]``.
 _TURN_ATTRIBUTES = (fields.TURN, fields.TTS_MODEL, fields.ASR_TEXT, *fields.SCORES)
 
+#: Our dialogue role -> ``from`` of its turns by default (``role_names`` overrides).
+DIALOGUE_ROLE_NAMES = {dialogues.USER: USER, dialogues.ASSISTANT: ASSISTANT}
+#: Conversation-level fields of dialogue turn cuts copied into ``custom`` (from turn 0).
+_DIALOGUE_FIELDS = (fields.DATA_SOURCE, fields.DOMAIN, fields.GENERATED_BY, fields.SPLIT)
+#: Per-turn attributes of dialogue turn cuts copied into ``custom["turn_attributes"]``.
+_DIALOGUE_TURN_ATTRIBUTES = (
+    fields.TURN,
+    fields.ROLE,
+    fields.SPEAKER_ID,
+    fields.EMOTION,
+    fields.AUDIO_EMOTION,
+    fields.AUDIO_SOURCE,
+    fields.TTS_MODEL,
+)
+#: ``turn_attributes`` key of a dialogue turn: ``audio`` or ``text``, the type of its turn in
+#: ``conversations`` (a dialogue lists every turn; a triplet conversation its audio turns only).
+TURN_TYPE = fields.TURN_TYPE
+
 
 def build_conversation(
     group: list[Cut],
@@ -132,10 +174,7 @@ def build_conversation(
         {'type': 'text', 'from': 'User', 'value': 'Answer the spoken request about the image.'}
     """
     first = group[0].custom or {}
-    turns: list[dict[str, Any]] = []
-    system = system_prompt if system_prompt is not None else first.get(fields.SYSTEM_PROMPT)
-    if system:
-        turns.append(_text(SYSTEM, system))
+    turns = _system_turns(first, system_prompt)
     context = first.get(fields.CONTEXT)
     if isinstance(context, str) and context.strip():
         turns.append(_text(USER, context))
@@ -151,6 +190,56 @@ def build_conversation(
         turns.append(_text(ASSISTANT, custom[fields.ANSWER]))
         done = k + 1
     return turns
+
+
+def build_dialogue(
+    group: list[Cut],
+    audio_names: dict[str, tuple[str, float]],
+    *,
+    role_names: dict[str, str] | None = None,
+    question: str | None = None,
+    system_prompt: str | None = None,
+) -> list[dict[str, Any]]:
+    """The ``conversations`` list of one dialogue from its turn cuts (see the module docstring).
+
+    :param group: the conversation's turn cuts ordered by turn.
+    :param audio_names: cut id -> (tar member name, duration) of the turns written as audio;
+        every other turn is a text turn with its text.
+    :param role_names: our role -> ``from`` (default :data:`DIALOGUE_ROLE_NAMES`).
+    :param question: text turn before every audio turn (``None`` or ``""``: none).
+    :param system_prompt: a system turn opening the conversation (default: the cuts' own).
+    :raises ItemError: for a turn whose role has no name.
+
+    Example::
+
+        >>> build_dialogue(group, {group[0].id: ("c1-t0.flac", 0.4)})[:2]
+        [{'type': 'audio', 'from': 'User', 'value': 'c1-t0.flac', 'duration': 0.4},
+         {'type': 'text', 'from': 'Assistant', 'value': 'the assistant says turn 1 of c1'}]
+    """
+    names = role_names or DIALOGUE_ROLE_NAMES
+    turns = _system_turns(group[0].custom or {}, system_prompt)
+    for cut in group:
+        speaker = names.get(dialogues.turn_role(cut) or "")
+        if speaker is None:
+            raise ItemError(
+                f"unknown_role: turn {cut.id} has role {dialogues.turn_role(cut)!r} "
+                f"(known: {', '.join(names)})",
+                cut.id,
+            )
+        named = audio_names.get(cut.id)
+        if named is None:
+            turns.append(_text(speaker, cut_text(cut) or ""))
+            continue
+        if question:
+            turns.append(_text(speaker, question))
+        turns.append(_audio(speaker, *named))
+    return turns
+
+
+def _system_turns(first: dict[str, Any], system_prompt: str | None) -> list[dict[str, Any]]:
+    """The system turn (``system_prompt``, else the first cut's own), if any."""
+    system = system_prompt if system_prompt is not None else first.get(fields.SYSTEM_PROMPT)
+    return [_text(SYSTEM, system)] if system else []
 
 
 def _history_turns(history: list[dict], start: int, stop: int) -> list[dict[str, Any]]:
@@ -175,13 +264,16 @@ def _user_turns(
     q = question_for(custom, question)
     if q:
         turns.append(_text(USER, q))
-    name, duration = named
-    turns.append({"type": "audio", "from": USER, "value": name, "duration": duration})
+    turns.append(_audio(USER, *named))
     return turns
 
 
 def _text(role: str, value: str) -> dict[str, Any]:
     return {"type": "text", "from": role, "value": value}
+
+
+def _audio(role: str, name: str, duration: float) -> dict[str, Any]:
+    return {"type": "audio", "from": role, "value": name, "duration": duration}
 
 
 @exporter(FORMAT)
@@ -190,19 +282,23 @@ def export_nemo(cuts: Iterable[Cut], output_dir: Path, options: ExportOptions) -
 
     Cuts are grouped by (conversation id, language, voice) and ordered by turn (the cut
     manifests are held in memory, the audio is read one conversation at a time). Writes
-    ``OUT/nemo/`` (see the module docstring), atomically.
+    ``OUT/nemo/`` (see the module docstring), atomically. Dialogue turn cuts make multi-turn
+    dialogues (user audio, assistant text; :func:`build_dialogue`).
 
     Options used: ``shard_size`` (conversations per shard) and ``shard_hours``, ``question``,
-    ``system_prompt``, ``image_mode`` (``embed`` or ``path``), ``sampling_rate`` (``None``:
+    ``system_prompt``, ``role_names`` (dialogues' ``from``, over ``User``/``Assistant``),
+    ``image_mode`` (``embed`` or ``path``), ``sampling_rate`` (``None``:
     keep), ``audio_format`` (``flac`` or ``wav``), ``include_rejected``, ``weights`` and
     ``num_buckets`` (the YAML), ``overwrite``, ``progress``, ``on_failure`` (called per cut whose
     audio or image cannot be written; its turn becomes a text turn).
 
     :return: paths ``nemo`` and ``nemo_conversation_config`` (when shards were written);
         details ``shards`` (language -> [(manifest, tar)]), ``lengths`` (language -> per
-        conversation: audio durations, text turns) and ``audio_turns``.
-    :raises ValueError: for an unsafe path, an unknown image mode or audio format, or a weight
-        for a language no cut has (one whose clips were all rejected is dropped, warned).
+        conversation: audio durations, text turns), ``audio_turns`` and
+        ``trailing_user_turns`` (dialogue turns after the last assistant turn, not written).
+    :raises ValueError: for an unsafe path, an unknown image mode or audio format, malformed
+        ``role_names``, or a weight for a language no cut has (one whose clips were all
+        rejected is dropped, warned).
     :raises FileExistsError: when ``OUT/nemo`` is not empty and ``overwrite`` is false.
 
     Example::
@@ -212,6 +308,7 @@ def export_nemo(cuts: Iterable[Cut], output_dir: Path, options: ExportOptions) -
     """
     check_choice("image_mode", options.image_mode, IMAGE_MODES)
     check_choice("audio_format", options.audio_format, AUDIO_FORMATS)
+    speakers = dialogues.role_names(options.role_names or None, default=DIALOGUE_ROLE_NAMES)
     target = AtomicOutput(
         output_dir / NEMO_DIR, overwrite=options.overwrite, replaceable=LAYOUT, format=FORMAT
     )
@@ -219,7 +316,7 @@ def export_nemo(cuts: Iterable[Cut], output_dir: Path, options: ExportOptions) -
     groups = group_conversations(cuts)
     _check_weights(options.weights, {key.language for key in groups})
     with target as tmp:
-        writer = _ConversationWriter(tmp, target.path, options, result)
+        writer = _ConversationWriter(tmp, target.path, options, result, speakers)
         for key, group in tqdm(
             groups.items(), desc="nemo conversations", unit="conv", disable=not options.progress
         ):
@@ -266,8 +363,16 @@ class _ConversationWriter:
     """Writes conversations into per-language shard folders under ``root`` (named as they will
     be under ``final``) and fills ``result``."""
 
-    def __init__(self, root: Path, final: Path, options: ExportOptions, result: ExportResult):
+    def __init__(
+        self,
+        root: Path,
+        final: Path,
+        options: ExportOptions,
+        result: ExportResult,
+        role_names: dict[str, str] | None = None,
+    ):
         self.root = root
+        self.role_names = role_names or DIALOGUE_ROLE_NAMES
         self.final = final
         self.options = options
         self.result = result
@@ -275,28 +380,84 @@ class _ConversationWriter:
         self.images = ImageFiles(root)
         self.shards: dict[str, _ShardWriter] = {}
         self.rates: set[int] = set()
-        result.details.update(shards={}, lengths={}, audio_turns=0)
+        result.details.update(shards={}, lengths={}, audio_turns=0, trailing_user_turns=0)
 
     def write(self, key: ConversationKey, group: list[Cut]) -> None:
         """Write one conversation (nothing when none of its turns has audio)."""
+        if dialogues.is_turn_cut(group[0]):
+            built = self._dialogue(key, group)
+        else:
+            built = self._triplets(key, group)
+        if built is not None:
+            self._emit(key, *built)
+
+    def _triplets(self, key: ConversationKey, group: list[Cut]) -> "_Built | None":
+        """Turns, custom and audio members of a conversation of triplet cuts."""
         audio, names = self._audio_turns(group)
         if not names:
-            return
+            return None
         with self.guard.item(*names) as outcome:
             custom = self._custom(key, group)
         if not outcome.ok:
-            return
+            return None
         turns = build_conversation(
             group, names, question=self.options.question, system_prompt=self.options.system_prompt
         )
-        audio_order = [t["value"] for t in turns if t["type"] == "audio"]
         by_name = {name: cut_id for cut_id, (name, _) in names.items()}
         by_id = {c.id: c for c in group}
-        custom[fields.TURN_ATTRIBUTES] = [_turn_attributes(by_id[by_name[n]]) for n in audio_order]
+        custom[fields.TURN_ATTRIBUTES] = [
+            _turn_attributes(by_id[by_name[t["value"]]]) for t in turns if t["type"] == "audio"
+        ]
+        return turns, custom, _members(audio, names)
+
+    def _dialogue(self, key: ConversationKey, group: list[Cut]) -> "_Built | None":
+        """Turns, custom and audio members of a dialogue (turn cuts); ``None`` when it has a
+        turn gap (recorded as one failure) or no user turn with audio."""
+        gap = dialogues.turn_gaps(dialogues.turn_number(c) for c in group)
+        if gap:
+            reason = f"turn_gap: {gap} in conversation {key.conversation_id!r} ({key.language})"
+            self.guard.fail([key.name], ItemError(reason, key.name))
+            return None
+        group = self._through_last_assistant(group)
+        spoken = [c for c in group if dialogues.turn_role(c) == dialogues.USER and c.has_recording]
+        audio, names = self._audio_turns(spoken)
+        if not names:
+            return None
+        with self.guard.item(*names) as outcome:
+            turns = build_dialogue(
+                group,
+                names,
+                role_names=self.role_names,
+                question=self.options.question,
+                system_prompt=self.options.system_prompt,
+            )
+        if not outcome.ok:
+            return None
+        custom = {
+            fields.CONVERSATION_ID: key.conversation_id,
+            fields.LANGUAGE: key.language,
+            **json_fields(group[0].custom or {}, _DIALOGUE_FIELDS),
+            fields.TURN_ATTRIBUTES: [_dialogue_turn_attributes(c, c.id in names) for c in group],
+        }
+        return turns, custom, _members(audio, names)
+
+    def _through_last_assistant(self, group: list[Cut]) -> list[Cut]:
+        """The turns up to the last assistant turn: NeMo's prompt formatter reads a conversation
+        ending on a user turn as an inference prompt and trains on none of it (no loss mask)."""
+        roles = [dialogues.turn_role(c) for c in group]
+        last = max((i for i, role in enumerate(roles) if role == dialogues.ASSISTANT), default=-1)
+        self.result.details["trailing_user_turns"] += len(group) - last - 1
+        return group[: last + 1]
+
+    def _emit(
+        self, key: ConversationKey, turns: list[dict], custom: dict, members: dict[str, bytes]
+    ) -> None:
+        """Write one built conversation into its language's shard and count it."""
+        audio_order = [t["value"] for t in turns if t["type"] == "audio"]
         durations = [t["duration"] for t in turns if t["type"] == "audio"]
         conversation = {"id": key.name, "conversations": turns, "custom": custom}
         self._shard(key.language).write(
-            conversation, [(n, audio[by_name[n]]) for n in audio_order], sum(durations)
+            conversation, [(n, members[n]) for n in audio_order], sum(durations)
         )
         self.result.counts.count(key.language, sum(durations))
         self.result.details["audio_turns"] += len(audio_order)
@@ -362,9 +523,24 @@ class _ConversationWriter:
             ]
 
 
+#: What a conversation builder returns: turns, custom, tar member name -> encoded audio.
+_Built = tuple[list[dict[str, Any]], dict[str, Any], dict[str, bytes]]
+
+
+def _members(audio: dict[str, bytes], names: dict[str, tuple[str, float]]) -> dict[str, bytes]:
+    """Encoded audio by tar member name (from cut id -> audio and cut id -> (name, duration))."""
+    return {names[cut_id][0]: data for cut_id, data in audio.items()}
+
+
 def _turn_attributes(cut: Cut) -> dict[str, Any]:
     attributes = {"cut_id": cut.id, "text": cut_text(cut)}
     return {**attributes, **json_fields(cut.custom or {}, _TURN_ATTRIBUTES)}
+
+
+def _dialogue_turn_attributes(cut: Cut, spoken: bool) -> dict[str, Any]:
+    attributes = {"cut_id": cut.id, TURN_TYPE: "audio" if spoken else "text"}
+    attributes["text"] = cut_text(cut)
+    return {**attributes, **json_fields(cut.custom or {}, _DIALOGUE_TURN_ATTRIBUTES)}
 
 
 class _ShardWriter:

@@ -45,7 +45,13 @@ from lhotse.utils import Pathlike
 
 from lhotse_triplets import fields
 from lhotse_triplets.export.base import available_formats
-from lhotse_triplets.export.common import cut_metadata, is_shar_dir, original_id, read_record
+from lhotse_triplets.export.common import (
+    audio_turn_attributes,
+    cut_metadata,
+    is_shar_dir,
+    original_id,
+    read_record,
+)
 from lhotse_triplets.images import has_image, load_image
 from lhotse_triplets.paths import inside
 from lhotse_triplets.registry import Registry
@@ -268,12 +274,19 @@ def _conversation_triplets(conv: dict, tar, members, root: Path) -> Iterator[Tri
     custom = conv.get("custom") or {}
     image = conversation_image(custom, root)
     turns = conv["conversations"]
-    attributes = iter(custom.get(fields.TURN_ATTRIBUTES) or [])
+    attributes = audio_turn_attributes(custom)
     for i, turn in enumerate(turns):
         if turn["type"] != "audio":
             continue
         attrs = next(attributes, {})
-        target = next((t["value"] for t in turns[i + 1 :] if t["from"] == "Assistant"), None)
+        target = next(
+            (
+                t["value"]
+                for t in turns[i + 1 :]
+                if t["type"] == "text" and t["from"] != turn["from"]
+            ),
+            None,
+        )
         audio, sr = sf.read(
             io.BytesIO(tar.extractfile(members[turn["value"]]).read()), dtype="float32"
         )
