@@ -17,6 +17,7 @@ from lhotse_triplets.bin.curriculum_cmds import curriculum
 from lhotse_triplets.bin.export_cmds import export
 from lhotse_triplets.bin.prepare_cmds import prepare
 from lhotse_triplets.bin.stages import STAGE_COMMANDS, run
+from lhotse_triplets.bin.validate_cmds import validate
 from lhotse_triplets.bin.voices_cmds import voices
 from lhotse_triplets.engine import RunError
 
@@ -84,7 +85,7 @@ def cli(verbose: bool) -> None:
         logging.getLogger("phonemizer").setLevel(logging.ERROR)
 
 
-for command in (prepare, *STAGE_COMMANDS, run, export, bench, voices, curriculum):
+for command in (prepare, *STAGE_COMMANDS, run, export, bench, voices, curriculum, validate):
     cli.add_command(command)
 
 if __name__ == "__main__":
