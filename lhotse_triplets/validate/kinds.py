@@ -78,7 +78,8 @@ def folder_kind(path: Path) -> str | None:
 
 def find_targets(path: Pathlike) -> list[Target]:
     """The targets to validate under ``path``: itself when it is one kind, else every export
-    inside it (a run's ``export`` folder; a run folder's ``export/`` too).
+    inside it (a run's ``export`` folder; a run folder's ``export/`` too) or every recipe
+    manifest in it (``prepare``'s output folder: ``<corpus>_cuts_<part>.jsonl.gz``).
 
     :raises FileNotFoundError: when ``path`` does not exist.
     :raises ValueError: when nothing under ``path`` is a known kind (listing them).
@@ -115,4 +116,11 @@ def _entry_kind(path: Path) -> str | None:
         return None
     if path.is_dir():
         return folder_kind(path)
-    return "triplets" if _is_index(path) else None
+    if _is_index(path):
+        return "triplets"
+    return "manifest" if _is_recipe_manifest(path) else None
+
+
+def _is_recipe_manifest(path: Path) -> bool:
+    """A recipe's manifest (``<corpus>_cuts_<part>.jsonl.gz``, as Lhotse recipes name them)."""
+    return "_cuts_" in path.name and path.name.endswith(".jsonl.gz")

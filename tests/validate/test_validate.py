@@ -7,6 +7,7 @@ import io
 import json
 import shutil
 import tarfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -132,6 +133,21 @@ def test_dialogue_manifest_and_stage_directory_pass(dialogue_manifest, tmp_path)
     CutSet.from_cuts(cuts[3:]).to_file(stage / "cuts.000001.jsonl.gz")
     report = validate(stage, progress=False)
     assert [t.kind for t in report.targets] == ["stage"] and report.ok, str(report)
+
+
+def test_a_recipe_output_folder_validates_each_manifest(dialogue_manifest, tmp_path):
+    recipe_dir = tmp_path / "prepared"
+    recipe_dir.mkdir()
+    cuts = list(CutSet.from_file(dialogue_manifest))
+    CutSet.from_cuts(cuts[:4]).to_file(recipe_dir / "corpus_cuts_train.jsonl.gz")
+    CutSet.from_cuts(cuts[4:]).to_file(recipe_dir / "corpus_cuts_valid.jsonl.gz")
+    (recipe_dir / "corpus_failed_train.jsonl").write_text("")
+    report = validate(recipe_dir, progress=False)
+    assert [(t.kind, Path(t.path).name) for t in report.targets] == [
+        ("manifest", "corpus_cuts_train.jsonl.gz"),
+        ("manifest", "corpus_cuts_valid.jsonl.gz"),
+    ]
+    assert report.ok, str(report)
 
 
 def test_missing_turn_0_is_caught(dialogue_manifest, tmp_path):
