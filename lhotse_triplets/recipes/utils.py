@@ -439,3 +439,36 @@ def _drawn_first(items: Iterable[Item]) -> Iterator[Item]:
 def _as_json(params: Mapping[str, Any]) -> Any:
     """``params`` as they read back from a marker (tuples as lists, paths as strings)."""
     return json.loads(json.dumps(params, sort_keys=True, default=str))
+
+
+def first_of_each_conversation(
+    rows: Iterable[tuple[str, Any]], conversation_id: Callable[[Any, str], str], stage: str
+) -> Iterator[tuple[str, str, Any] | Failure]:
+    """``(conversation id, fallback id, row)`` of each source row, or a :class:`Failure` for a
+    row that is an :class:`ItemError` (unreadable), whose id is unusable (``conversation_id``
+    raises), or whose id was seen before (``duplicate_id``: the first row with an id wins).
+
+    Holds the ids seen (a set of strings) in memory, nothing else.
+
+    Example::
+
+        >>> rows = [("row0", {"id": "a"}), ("row1", {"id": "a"})]
+        >>> [type(x).__name__ for x in first_of_each_conversation(rows, get_id, "prepare")]
+        ['tuple', 'Failure']
+    """
+    seen_ids: set[str] = set()
+    for fallback_id, row in rows:
+        if isinstance(row, ItemError):
+            yield Failure.of(fallback_id, stage, row)
+            continue
+        try:
+            conv_id = conversation_id(row, fallback_id)
+        except ItemError as e:
+            yield Failure.of(fallback_id, stage, e)
+            continue
+        if conv_id in seen_ids:
+            reason = f"duplicate_id: conversation id {conv_id[:200]!r} was seen before"
+            yield Failure(conv_id, stage, reason)
+            continue
+        seen_ids.add(conv_id)
+        yield conv_id, fallback_id, row

@@ -81,7 +81,13 @@ from lhotse_triplets.recipes.instructs2s.rows import (
     stream_rows,
 )
 from lhotse_triplets.recipes.registry import recipe
-from lhotse_triplets.recipes.utils import STAGE, Output, file_stamp, prepare_manifest
+from lhotse_triplets.recipes.utils import (
+    STAGE,
+    Output,
+    file_stamp,
+    first_of_each_conversation,
+    prepare_manifest,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -225,25 +231,19 @@ def corpus_file(source: Pathlike) -> Path:
     return candidates[0]
 
 
+def _row_id(row: object, fallback_id: str) -> str:
+    return row_conversation_id(row, int(fallback_id.removeprefix("row")))
+
+
 def _conversations(path: Path, options: TurnOptions, limit: int | None) -> Iterator[list[Output]]:
     """The outputs of each row; a row whose id was seen before fails (``duplicate_id``)."""
-    seen_ids: set[str] = set()
     sources: Counter = Counter()
-    for index, row in islice(stream_rows(path), limit):
-        fallback_id = f"row{index}"
-        if isinstance(row, ItemError):
-            yield [Failure.of(fallback_id, STAGE, row)]
+    rows = ((f"row{index}", row) for index, row in islice(stream_rows(path), limit))
+    for item in first_of_each_conversation(rows, _row_id, STAGE):
+        if isinstance(item, Failure):
+            yield [item]
             continue
-        try:
-            conversation_id = row_conversation_id(row, index)
-        except ItemError as e:
-            yield [Failure.of(fallback_id, STAGE, e)]
-            continue
-        if conversation_id in seen_ids:
-            reason = f"duplicate_id: conversation id {conversation_id[:200]!r} was seen before"
-            yield [Failure(conversation_id, STAGE, reason)]
-            continue
-        seen_ids.add(conversation_id)
+        conversation_id, _, row = item
         outputs = conversation_outputs(conversation_id, row, options)
         sources.update(
             o.custom[fields.AUDIO_SOURCE]

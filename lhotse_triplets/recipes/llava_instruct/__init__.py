@@ -58,7 +58,7 @@ from lhotse.utils import Pathlike
 
 from lhotse_triplets import text
 from lhotse_triplets.cuts import make_prompt_cut
-from lhotse_triplets.errors import Failure, ItemError
+from lhotse_triplets.errors import Failure
 from lhotse_triplets.recipes.llava_instruct.images import IMAGE_EXTENSIONS, image_for_row
 from lhotse_triplets.recipes.llava_instruct.rows import (
     PLACEHOLDER_PATTERN,
@@ -73,7 +73,7 @@ from lhotse_triplets.recipes.llava_instruct.rows import (
 )
 from lhotse_triplets.recipes.llava_instruct.sources import Row, Rows, open_llava_rows
 from lhotse_triplets.recipes.registry import recipe
-from lhotse_triplets.recipes.utils import file_stamp, prepare_manifest
+from lhotse_triplets.recipes.utils import file_stamp, first_of_each_conversation, prepare_manifest
 
 CORPUS = "llava_instruct"
 
@@ -170,21 +170,11 @@ def _rows(source: Pathlike, *, limit: int | None, **open_options: Any) -> Rows:
 
 def _conversations(rows: Rows, **options: Any) -> Iterator[list[Output]]:
     """The outputs of each row; a row whose conversation id was seen before fails."""
-    seen_ids: set[str] = set()
-    for fallback_id, row in rows:
-        if isinstance(row, ItemError):
-            yield [Failure.of(fallback_id, STAGE, row)]
+    for item in first_of_each_conversation(rows, row_conversation_id, STAGE):
+        if isinstance(item, Failure):
+            yield [item]
             continue
-        try:
-            conversation_id = row_conversation_id(row, fallback_id)
-        except ItemError as e:
-            yield [Failure.of(fallback_id, STAGE, e)]
-            continue
-        if conversation_id in seen_ids:
-            reason = f"duplicate_id: conversation id {conversation_id[:200]!r} was seen before"
-            yield [Failure(conversation_id, STAGE, reason)]
-            continue
-        seen_ids.add(conversation_id)
+        _, fallback_id, row = item
         yield llava_row_to_cuts(row, fallback_id=fallback_id, **options)
 
 
