@@ -4,8 +4,6 @@ turns as audio from the tar, assistant turns as text; read back with tarfile, an
 dataloader + ``SALMDataset`` through the generated YAML."""
 
 import io
-import json
-import tarfile
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +24,8 @@ from lhotse_triplets.testing.dialogues import (
     turn_seconds,
     turn_text,
 )
+
+from .test_nemo import read_lines
 
 #: A DeepDialogue-like id (folder + dialogue name, with a slash).
 SLASHED = "dialogues_llama3-70B/music_78_8"
@@ -48,23 +48,6 @@ def export(cuts, out: Path, **options):
 @pytest.fixture(scope="module")
 def exported(source_cuts, tmp_path_factory):
     return export(source_cuts, tmp_path_factory.mktemp("out"), shard_size=2)
-
-
-def read_lines(result) -> dict[str, tuple[dict, dict[str, bytes]]]:
-    """conversation id -> (JSONL line, tar member name -> bytes), checking the tar order."""
-    out = {}
-    for pairs in result.details["shards"].values():
-        for manifest, tar_path in pairs:
-            with tarfile.open(tar_path) as tar:
-                members = [(m.name, tar.extractfile(m).read()) for m in tar.getmembers()]
-            lines = [json.loads(x) for x in open(manifest, encoding="utf-8")]
-            audio_values = [
-                t["value"] for x in lines for t in x["conversations"] if t["type"] == "audio"
-            ]
-            assert [name for name, _ in members] == audio_values  # NeMo reads them in this order
-            for line in lines:
-                out[line["id"]] = (line, dict(members))
-    return out
 
 
 def expected_turns(conversation_id: str, n_turns: int, user="User", assistant="Assistant"):
