@@ -21,8 +21,10 @@ order from turn 0:
   after it, both padded (``pad_id`` / ``-100``) to the next multiple of ``pad_multiple``;
   ``attention_mask`` (1 over the real tokens) and ``num_tokens`` (the unpadded length).
 
-Triplet cuts (not dialogue turns, e.g. the quick start's) give one ``user`` row each, the spoken
-prompt as transcript. A conversation whose turns are not ``0, 1, ..., n-1`` (no turn 0, a gap,
+Triplet cuts (not dialogue turns, e.g. the quick start's) give two rows each: the spoken
+prompt (``user``, its speech and text) then the answer (``assistant``, text only, id
+``<cut id>-assistant``), numbered ``0..n-1`` per (conversation, language, voice) over the turns
+the gate kept. A dialogue whose turns are not ``0, 1, ..., n-1`` (no turn 0, a gap,
 a repeat), or one of whose turns fails (its audio cannot be loaded, it has no text), fails as a
 whole (every turn recorded, none written): TTT training resets its state at turn 0 and needs
 every turn. **Zero rows**: a dataset with its columns and no row (``details["empty"]``).
@@ -334,19 +336,41 @@ def conversation_rows(
 ) -> list[dict[str, Any]]:
     """The rows of one conversation (its cuts ordered by turn), all or none.
 
-    :raises ItemError: when the turns are not ``0..n-1`` or a turn has no text or audio.
+    Dialogue turn cuts: one row per turn, numbered as the corpus numbers them. Triplet cuts: the
+    spoken prompt (a ``user`` row) then its answer (an ``assistant`` row, text only) of each
+    kept cut, numbered ``0..n-1`` in source order (the gate's rejected turns are left out).
+
+    :raises ItemError: when a dialogue's turns are not ``0..n-1``, or a turn has no text or
+        audio.
     """
+    if not is_turn_cut(group[0]):
+        return _triplet_rows(key.name, group, sampling_rate, tokens)
     reason = turn_gaps(turn_number(c) for c in group)
     if reason is not None:
         raise ItemError(f"turns: conversation {key.conversation_id!r}: {reason}", group[0].id)
-    name = key.conversation_id if is_turn_cut(group[0]) else key.name
-    return [turn_row(name, cut, sampling_rate, tokens) for cut in group]
+    return [
+        turn_row(key.conversation_id, cut, sampling_rate, tokens, turn_number(cut)) for cut in group
+    ]
+
+
+def _triplet_rows(
+    name: str, group: list[Cut], sampling_rate: int, tokens: TokenLayout | None
+) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for cut in group:
+        rows.append(turn_row(name, cut, sampling_rate, tokens, len(rows)))
+        answer = (cut.custom or {}).get(fields.ANSWER)
+        if isinstance(answer, str) and answer.strip():
+            rows.append(_row(name, f"{cut.id}-{ASSISTANT}", len(rows), ASSISTANT, [], answer, cut))
+            if tokens is not None:
+                rows[-1].update(tokens.columns(ASSISTANT, answer))
+    return rows
 
 
 def turn_row(
-    conversation: str, cut: Cut, sampling_rate: int, tokens: TokenLayout | None
+    conversation: str, cut: Cut, sampling_rate: int, tokens: TokenLayout | None, number: int
 ) -> dict[str, Any]:
-    """The row of one turn cut (a triplet cut: a user turn).
+    """The row of one turn cut (a triplet cut: a user turn), turn ``number``.
 
     :raises ItemError: for a turn with no text, or whose audio cannot be loaded.
     """
@@ -360,20 +384,33 @@ def turn_row(
         source = source or MISSING
     else:
         speech = audio_samples(cut, sampling_rate)[0]
-    row = {
+    row = _row(conversation, cut.id, number, role, speech, text, cut, source)
+    if tokens is not None:
+        row.update(tokens.columns(role, text))
+    return row
+
+
+def _row(
+    conversation: str,
+    row_id: str,
+    number: int,
+    role: str,
+    speech: Any,
+    text: str,
+    cut: Cut,
+    source: Any = None,
+) -> dict[str, Any]:
+    return {
         fields.CONVERSATION_ID: conversation,
-        TURN_NUMBER: turn_number(cut),
+        TURN_NUMBER: number,
         fields.ROLE: role,
         SPEECH: speech,
         SPEECH_LENGTHS: len(speech),
         TRANSCRIPT: text,
-        ID: cut.id,
+        ID: row_id,
         fields.LANGUAGE: cut_language(cut),
         fields.AUDIO_SOURCE: None if source is None else str(source),
     }
-    if tokens is not None:
-        row.update(tokens.columns(role, text))
-    return row
 
 
 @reader(FORMAT, detect=is_ttt)

@@ -47,7 +47,7 @@ from typing import Any
 
 from lhotse import CutSet, MonoCut, Recording, SupervisionSegment
 from lhotse.cut import Cut
-from lhotse.utils import Pathlike
+from lhotse.utils import Pathlike, fastcopy
 from tqdm.auto import tqdm
 
 from lhotse_triplets import fields, text
@@ -152,6 +152,7 @@ def prepare_manifest(
     desc: str | None = None,
     max_prompt_chars: int | None = text.MAX_PROMPT_CHARS,
     max_answer_chars: int | None = text.MAX_ANSWER_CHARS,
+    texts_checked: bool = False,
 ) -> CutSet:
     """Write a recipe's cuts and failures to ``output_dir`` (or keep them in memory).
 
@@ -170,6 +171,8 @@ def prepare_manifest(
     :param max_prompt_chars: longest supervision text kept (``None``: no cap); also stored in the
         completion marker, like ``max_answer_chars``.
     :param max_answer_chars: longest answer kept (``None``: no cap).
+    :param texts_checked: the recipe ran :func:`check_cut_text` on every cut itself (the
+        dialogue recipes do, to fail a whole conversation): not checked again here.
     :return: the cuts, lazily read from the manifest when written.
 
     Example::
@@ -199,13 +202,41 @@ def prepare_manifest(
         if files is not None:
             on_failure = stack.enter_context(FailureLog(files.failed, echo=True)).write
         progress = tqdm(items, total=total, desc=desc or f"Preparing {corpus}", unit="item")
-        checked = (_checked(item, max_prompt_chars, max_answer_chars) for item in progress)
-        counts = _drain(checked, writer.write, on_failure)
+        checked = progress
+        if not texts_checked:
+            checked = (_checked(item, max_prompt_chars, max_answer_chars) for item in progress)
+        write = writer.write if files is None else lambda cut: writer.write(cut_dict(cut))
+        counts = _drain(checked, write, on_failure)
     counts.log(corpus)
     if files is None:
         return writer.open_manifest() or CutSet()
     files.mark_complete(params)
     return CutSet.from_jsonl_lazy(files.cuts)
+
+
+#: Custom lists longer than this are put into a cut's dict as they are (see :func:`cut_dict`).
+_LONG_LIST = 64
+
+
+def cut_dict(cut: Cut) -> dict[str, Any]:
+    """``cut.to_dict()``, without Lhotse's deep copy of long custom lists (``speech_units``:
+    thousands of integers a turn, which ``dataclasses.asdict`` copies one by one; it was half of
+    InstructS2S's prepare time). The lists are shared with the cut, not copied: write the dict
+    at once.
+
+    Example::
+
+        >>> cut_dict(cut)["custom"]["speech_units"][:3]
+        [2957, 4299, 11]
+    """
+    custom = cut.custom or {}
+    long = {k: v for k, v in custom.items() if isinstance(v, list) and len(v) > _LONG_LIST}
+    if not long:
+        return cut.to_dict()
+    short = fastcopy(cut, custom={k: v for k, v in custom.items() if k not in long})
+    data = short.to_dict()
+    data.setdefault("custom", {}).update(long)
+    return data
 
 
 def file_stamp(path: Pathlike) -> list[int] | None:

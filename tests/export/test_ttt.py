@@ -201,20 +201,34 @@ def test_every_conversation_failing_gives_an_empty_dataset(cuts, tmp_path):
     assert read_ttt_metadata(result.paths["ttt"])["rows"] == 0
 
 
-def test_triplet_cuts_give_user_rows(cuts, tmp_path):
-    """Cuts that are not dialogue turns (the quick start's): a ``user`` row each."""
+def test_triplet_cuts_give_a_user_and_an_assistant_row_each_numbered_over_kept_turns(
+    cuts, tmp_path
+):
+    """Cuts that are not dialogue turns (the quick start's): the spoken prompt, then its answer;
+    a turn the gate rejected leaves no gap in the numbering (TTT resets state at turn 0)."""
 
-    def as_triplet(cut):
+    def as_triplet(cut, turn, reject=None):
         custom = {k: v for k, v in cut.custom.items() if k != fields.ROLE}
+        custom.update({fields.TURN: turn, fields.ANSWER: f"answer {turn}"})
+        custom[fields.REJECT_REASON] = reject
         sup = fastcopy(cut.supervisions[0], speaker="v0")
-        return fastcopy(cut, custom=custom, supervisions=[sup])
+        return fastcopy(cut, id=f"q-t{turn}", custom=custom, supervisions=[sup])
 
-    triplets = CutSet([as_triplet(c) for c in cuts if c.custom["conversation_id"] != "c1"])
-    result = export_ttt(triplets, tmp_path)
+    c1 = [c for c in cuts if c.custom["conversation_id"] == "c1" and c.has_recording]
+    triplets = CutSet(
+        [as_triplet(c1[0], 0), as_triplet(c1[1], 1, reject="low_mos"), as_triplet(c1[2], 2)]
+    )
+    tokenizer = make_sentencepiece(tmp_path / "spm", ["answer 0", "answer 2"])
+    result = export_ttt(triplets, tmp_path, tokenizer=str(tokenizer))
+    assert result.counts.rejected == 1 and not result.counts.failed
     ds = datasets.load_from_disk(result.paths["ttt"])
-    conversation = "dialogues_llama3-70B/music_78_8-en-v0"
-    assert ds["conversation_id"] == [conversation] * 2 and ds["role"] == ["user", "user"]
-    assert ds["turn_number"] == [0, 1] and ds["speech_lengths"] == [6400, 8000]
+    assert ds["conversation_id"] == ["c1-en-v0"] * 4
+    assert ds["turn_number"] == [0, 1, 2, 3]
+    assert ds["role"] == ["user", "assistant", "user", "assistant"]
+    assert ds["id"] == ["q-t0", "q-t0-assistant", "q-t2", "q-t2-assistant"]
+    assert ds["transcript"][1::2] == ["answer 0", "answer 2"]
+    assert ds["speech_lengths"][1::2] == [0, 0] and min(ds["speech_lengths"][0::2]) > 0
+    assert all(len(ids) % 64 == 0 for ids in ds["input_ids"])
 
 
 def test_bad_tokenizer_path_fails_before_any_work(cuts, tmp_path):

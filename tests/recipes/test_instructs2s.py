@@ -40,6 +40,10 @@ def turn(role: str, text: str, speech: str | None = None, unit: str | None = Non
     return entry
 
 
+#: A real-length unit string (hundreds of tokens a turn): written without Lhotse's deep copy.
+LONG_UNITS = "".join(f"<{(i * 37) % 6561}>" for i in range(500))
+
+
 def build_corpus(root: Path) -> Path:
     """``instruct_en_200k_data_cosy2.json`` + wavs as ``cat en_part_* | tar -xz`` leaves them."""
     write_wav(root / "wavs/alpaca_0-0-user.wav", 0.5, 16000)
@@ -63,7 +67,7 @@ def build_corpus(root: Path) -> Path:
                 turn("human", "Tell me about owls.", "wavs/ultra_1-0-user.wav"),
                 turn("gpt", "Owls hunt at night.", "wavs/ultra_1-0-assistant.wav", "<1><2>"),
                 turn("human", "What do they eat?", "wavs/ultra_1-1-user.wav"),
-                turn("gpt", "Mice, mostly.", "wavs/ultra_1-1-assistant.wav", "<3>"),
+                turn("gpt", "Mice, mostly.", "wavs/ultra_1-1-assistant.wav", LONG_UNITS),
             ],
         },
         {"id": "alpaca_0", "conversation": [turn("human", "Again?")]},  # duplicate id
@@ -117,6 +121,7 @@ def test_turn_cuts_ids_roles_units_and_rates(corpus: Path, tmp_path: Path) -> No
     assert cuts["ultra_1-t2"].supervisions[0].text == "What do they eat?"
     assert cuts["alpaca_0-t1"].custom[fields.SPEECH_UNITS] == [2957, 4299, 6560]
     assert fields.SPEECH_UNITS not in cuts["alpaca_0-t0"].custom
+    assert cuts["ultra_1-t3"].custom[fields.SPEECH_UNITS] == [(i * 37) % 6561 for i in range(500)]
     # every recording loads as 16 kHz mono, whatever the wav's rate and channels
     for cut_id, seconds in [("alpaca_0-t0", 0.5), ("alpaca_0-t1", 0.8), ("ultra_1-t0", 0.4)]:
         cut = cuts[cut_id]

@@ -176,6 +176,7 @@ def _prepare_split(
         desc=f"Preparing DeepDialogue {split}",
         max_prompt_chars=options["max_chars"],
         max_answer_chars=None,
+        texts_checked=True,  # per turn, failing the conversation
     )
     if missing[MISSING]:
         logger.info(

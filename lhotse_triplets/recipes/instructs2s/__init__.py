@@ -175,6 +175,7 @@ def prepare_instructs2s(
         desc="Preparing InstructS2S",
         max_prompt_chars=max_turn_chars,
         max_answer_chars=None,
+        texts_checked=True,  # per turn, failing the conversation
     )
     return {split: cuts}
 

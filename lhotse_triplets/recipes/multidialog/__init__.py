@@ -138,6 +138,7 @@ def prepare_multidialog(
             desc=f"Preparing MultiDialog {name}",
             max_prompt_chars=max_prompt_chars,
             max_answer_chars=None,
+            texts_checked=True,  # per turn, failing the conversation
         )
     return prepared
 
