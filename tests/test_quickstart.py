@@ -56,3 +56,24 @@ def test_quickstart_config_with_real_models(tmp_path):
         assert cut.load_audio().shape[1] / cut.sampling_rate == pytest.approx(
             cut.duration, abs=0.01
         )
+    # Every export of the quick start validates, and so do the other formats of its gated cuts
+    # (the checks themselves, and broken copies of each, are in tests/validate).
+    run_dir = tmp_path / "run"
+    result = CliRunner().invoke(cli, ["validate", str(run_dir), "--no-progress", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert sorted(t["kind"] for t in report["targets"]) == ["nemo", "shar", "triplets"]
+    more = tmp_path / "more"
+    for fmt, options in [
+        ("hf", []),
+        ("triplet_files", []),
+        ("ttt", []),
+        ("duplex", ["duplex_tts=kokoro"]),
+    ]:
+        args = ["export", fmt, str(run_dir / "gate"), str(more), *options]
+        result = CliRunner().invoke(cli, args, catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+    result = CliRunner().invoke(cli, ["validate", str(more), "--no-progress", "--json"])
+    assert result.exit_code == 0, result.output
+    kinds = sorted(t["kind"] for t in json.loads(result.stdout)["targets"])
+    assert kinds == ["duplex", "hf", "triplet_files", "ttt"]
