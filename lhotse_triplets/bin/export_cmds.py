@@ -46,7 +46,7 @@ class ExportGroup(click.Group):
 
 export = ExportGroup(
     "export",
-    help="Write trainer-ready exports of gated cuts (one command per registered format).",
+    help="Write trainer-ready exports of gated cuts or dialogue turns (one command per format).",
     context_settings={"token_normalize_func": lambda s: s.replace("-", "_")},
 )
 

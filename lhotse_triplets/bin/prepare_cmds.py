@@ -50,7 +50,8 @@ class RecipeGroup(click.Group):
 
 prepare = RecipeGroup(
     "prepare",
-    help="Import a corpus into prompt cuts (text only: image, user turn, answer, ids).",
+    help="Import a corpus into cuts: prompt cuts (image, user turn, answer, ids), one cut per "
+    "dialogue turn (conversation id, turn, role), or a speaker set.",
     context_settings={"token_normalize_func": lambda s: s.replace("-", "_")},
 )
 

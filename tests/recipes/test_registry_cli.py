@@ -129,8 +129,8 @@ def test_registered_recipe_runs_through_get_recipe(toy_recipe, toy_corpus, tmp_p
 
 def test_cli_lists_every_registered_recipe(toy_recipe):
     output = _invoke("--help")
-    assert "Import a corpus into prompt cuts" in output
-    for name in ("llava_instruct", "sample", "toy_turns"):
+    assert "Import a corpus into cuts" in output
+    for name in ("llava_instruct", "sample", "toy_turns", "deepdialogue", "instructs2s"):
         assert name in output
     assert "Toy turns (<id><TAB><text> lines) -> prompt cuts" in output
 
