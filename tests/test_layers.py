@@ -9,7 +9,7 @@ Every import statement counts, at module level or inside a function. Layers, bot
     config     the configuration schemas; the voice catalog
     stages     transforms (stages), recipes, testing helpers
     run        engine (executors), export (formats)
-    apps       pipeline, bench, preflight, curriculum, validate
+    apps       pipeline, bench, preflight, curriculum, validate, browse, describe
     cli        bin
 """
 
@@ -42,7 +42,7 @@ LAYERS = {
     "config": ("config", "voices"),
     "stages": ("transforms", "recipes", "testing"),
     "run": ("engine", "export"),
-    "apps": ("pipeline", "bench", "preflight", "curriculum", "validate"),
+    "apps": ("pipeline", "bench", "preflight", "curriculum", "validate", "browse", "describe"),
     "cli": ("bin",),
 }
 ORDER = list(LAYERS)
