@@ -39,6 +39,9 @@ REQUIRED = [
     "resemblyzer",  # default speaker encoder (packaged weights)
     "webrtcvad",  # resemblyzer's voice activity detector (webrtcvad-wheels)
     "ray",  # engine.name=ray (the ray extra)
+    "mkdocs",  # the docs extra: mkdocs build --strict in .ci/run
+    "material",  # mkdocs-material, the docs theme
+    "mkdocstrings_handlers.python",  # API pages from docstrings
 ]
 
 

@@ -4,7 +4,7 @@ Every import statement counts, at module level or inside a function. Layers, bot
 (a module may import its own layer and those below)::
 
     base       fields, errors, paths, cuts, audio, images, metrics, selection, summary, dialogues,
-               rephrasing, registry (the generic one), text, redact, threads, tokenizers
+               rephrasing, registry (the generic one), text, redact, threads, tokenizers, serving
     backends   the backend registry and implementations
     config     the configuration schemas; the voice catalog
     stages     transforms (stages), recipes, testing helpers
@@ -36,6 +36,7 @@ LAYERS = {
         "threads",
         "dialogues",
         "tokenizers",
+        "serving",
         "",  # the package's own __init__
     ),
     "backends": ("backends",),

@@ -161,7 +161,7 @@ def run(
     """Run the whole pipeline from a YAML config (resumes in an existing OUTPUT_DIR).
 
     OVERRIDES are dotted KEY=VALUE pairs, e.g. synthesize.voices_per_prompt=2 or
-    engine.name=ray engine.streaming=true (see the README's "Scale out"). A rerun whose
+    engine.name=ray engine.streaming=true (see docs/scale-out.md). A rerun whose
     configuration changes what a finished step made refuses, naming the keys (see
     --force-recompute). summary.json and failed.jsonl are written whatever stops the run; the
     exit status is 1 when a step failed, a stage stopped early, or every item of a stage failed.

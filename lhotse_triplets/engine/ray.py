@@ -17,7 +17,7 @@ written and marked per stage, so a killed run resumes.
 The actors are plain Ray actors, whose methods run on the worker process's main thread, so the
 per-item time limit (``SIGALRM``, :func:`~lhotse_triplets.transforms.base.time_limit`) holds as it
 does locally. (Ray Data's ``map_batches`` runs a class UDF on a separate thread, where no signal
-can cut off a hung call; see the README's "Scale out" section.) A worker that dies (killed, out of
+can cut off a hung call; see docs/scale-out.md.) A worker that dies (killed, out of
 memory) is restarted by Ray and its shard redone from scratch, up to ``max_restarts`` times.
 
 Example::
