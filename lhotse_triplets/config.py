@@ -235,6 +235,9 @@ class ExportConfig:
     tokenizer: str | None = None
     #: ``ttt`` ``input_ids``/``labels`` are padded to a multiple of this many tokens.
     pad_multiple: int = 64
+    #: ``report`` gallery: clips per language (and rejected clips per reason) shown with their
+    #: image, audio and texts in ``report.html``; 0 = no gallery.
+    samples: int = 0
 
 
 @dataclass

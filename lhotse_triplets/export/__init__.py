@@ -7,7 +7,8 @@
 - ``hf``: a Hugging Face dataset (``hf/``);
 - ``duplex``: DuplexS2S Shar (``duplex/``);
 - ``ttt``: per-turn rows for long-context TTT training, a Hugging Face dataset (``ttt/``);
-- ``report``: Markdown + HTML report with plots (``report/``);
+- ``report``: Markdown + self-contained HTML report with plots and, with ``samples=N``, a gallery
+  of clips (``report/``);
 
 and :func:`open_export` to read them back. Importing this package imports no format module (nor
 ``datasets``/``matplotlib``): formats are loaded on the first registry lookup, and the

@@ -269,6 +269,8 @@ def get_exporter(name: str) -> Exporter:
 
 #: Options that are counts (at least 1 when set).
 _COUNTS = ("shard_size", "num_buckets", "hf_num_shards", "hf_max_shard_rows", "pad_multiple")
+#: Options that are counts that may be 0 (0: none).
+_COUNTS_OR_ZERO = ("samples",)
 #: Options that are positive numbers when set.
 _POSITIVE = ("shard_hours", "sampling_rate")
 
@@ -276,7 +278,7 @@ _POSITIVE = ("shard_hours", "sampling_rate")
 def check_export_options(export_cfg: ExportConfig, formats: Iterable[str] | None = None) -> None:
     """Check an ``export`` config section (or :class:`ExportOptions`) before any work: the
     format names, the choices (``image_mode``, ``audio_format``, ``triplets_format``,
-    ``index_format``), counts >= 1, positive hours and rate, weights >= 0.
+    ``index_format``), counts >= 1 (``samples`` >= 0), positive hours and rate, weights >= 0.
 
     :param formats: the formats that will run (default ``export_cfg.formats``, which are then
         checked to be registered); ``audio_format`` must suit every one of them.
@@ -292,6 +294,8 @@ def check_export_options(export_cfg: ExportConfig, formats: Iterable[str] | None
         formats = _check_formats(export_cfg.formats)
     for name in _COUNTS:
         _check_number(name, getattr(export_cfg, name), minimum=1, integer=True)
+    for name in _COUNTS_OR_ZERO:
+        _check_number(name, getattr(export_cfg, name), minimum=0, integer=True)
     for name in _POSITIVE:
         _check_number(name, getattr(export_cfg, name), minimum=0, strict=True)
     _check_number("duplex_gap", export_cfg.duplex_gap, minimum=0)

@@ -7,11 +7,18 @@ numbers come from :func:`~lhotse_triplets.summary.collect_stats`, the same as th
 this module only renders them. With no clip kept the report is still written (it lists what was
 rejected and failed) and the result says so (``details["empty"]``, a warning).
 
+``report.html`` is one self-contained file (plots inline as ``data:`` URIs) that a team can
+attach to a review. With ``options.samples`` = N it also holds a gallery
+(:mod:`~lhotse_triplets.export.gallery`): N kept clips per language and N rejected clips per
+reject reason, each with its image, audio, texts and scores; the cuts are sampled as they stream
+past, never all held.
+
 Example::
 
     >>> result = export_report(read_cuts("out/gate"), "out/export", failures=failures)
     >>> result.paths
     {'report': 'out/export/report/report.md'}
+    >>> export_report(read_cuts("out/gate"), "out/export", samples=3, overwrite=True)
 """
 
 import html
@@ -27,6 +34,7 @@ from lhotse_triplets import fields
 from lhotse_triplets.errors import Failure
 from lhotse_triplets.export.base import ExportOptions, ExportResult, exporter
 from lhotse_triplets.export.common import AtomicOutput, export_file, layout
+from lhotse_triplets.export.gallery import Gallery, GallerySampler, data_uri, render_gallery
 from lhotse_triplets.paths import safe_name
 from lhotse_triplets.summary import CutStats, collect_stats
 
@@ -101,11 +109,14 @@ def export_report(cuts: Iterable[Cut], output_dir: Path, options: ExportOptions)
     """Markdown + HTML report: counts, hours per language/voice, score plots, rejections.
 
     Pass gated cuts, kept *and* rejected (the rejected ones are counted, not exported). Writes
-    ``OUT/report/`` (``report.md``, ``report.html``, ``plots/<score>.png``) atomically. Options
-    used: ``failures`` (listed by stage and reason), ``overwrite``.
+    ``OUT/report/`` (``report.md``, ``report.html``, ``plots/<score>.png``) atomically; the HTML
+    is self-contained. Options used: ``failures`` (listed by stage and reason), ``samples``
+    (gallery: clips per language and rejected clips per reason in the HTML; 0: none),
+    ``overwrite``, ``progress``.
 
-    :return: paths ``report`` (the Markdown file); details ``html`` and ``plots`` (score ->
-        PNG path); counts: kept clips as written, rejected and failed.
+    :return: paths ``report`` (the Markdown file); details ``html``, ``plots`` (score ->
+        PNG path) and ``gallery`` (cards per section: ``{"kept": {language: n}, "rejected":
+        {reason: n}}``); counts: kept clips as written, rejected and failed.
 
     Example::
 
@@ -118,7 +129,9 @@ def export_report(cuts: Iterable[Cut], output_dir: Path, options: ExportOptions)
         replaceable=layout("report.md", "report.html", PLOTS_DIR),
         format=FORMAT,
     )
-    stats = collect_stats(cuts)
+    sampler = GallerySampler(options.samples or 0)
+    stats = collect_stats(sampler.watch(cuts))
+    gallery = sampler.gallery()
     sections = report_tables(stats, options.failures)
     intro = (
         f"{stats.num_kept} clips kept ({stats.hours():.4f} h), {stats.num_rejected} rejected, "
@@ -126,7 +139,9 @@ def export_report(cuts: Iterable[Cut], output_dir: Path, options: ExportOptions)
     )
     with target as tmp:
         plots = _plots(stats, export_file(tmp, PLOTS_DIR))
-        markdown, page = _markdown(intro, sections, plots), _html(intro, sections, plots)
+        cards = _gallery_html(gallery, options)
+        markdown = _markdown(intro, sections, plots, _gallery_line(gallery, options.samples))
+        page = _html(intro, sections, plots, cards)
         export_file(tmp, "report.md").write_text(markdown, encoding="utf-8")
         export_file(tmp, "report.html").write_text(page, encoding="utf-8")
     result = ExportResult(FORMAT, paths={FORMAT: str(target.path / "report.md")})
@@ -137,14 +152,37 @@ def export_report(cuts: Iterable[Cut], output_dir: Path, options: ExportOptions)
     result.details.update(
         html=str(target.path / "report.html"),
         plots={name: str(target.path / PLOTS_DIR / Path(p).name) for name, p in plots.items()},
+        gallery=gallery.counts(),
     )
     if not stats.num_kept:
         result.say_empty("clips kept", "the report lists what was rejected and failed")
     return result
 
 
-def _markdown(intro: str, sections: dict[str, Table], plots: dict[str, str]) -> str:
+def _gallery_html(gallery: Gallery, options: ExportOptions) -> str:
+    if not options.samples:
+        return ""
+    return render_gallery(gallery, options.on_failure, progress=options.progress)
+
+
+def _gallery_line(gallery: Gallery, samples: int | None) -> str | None:
+    """The Markdown's line about the gallery (``None`` without one)."""
+    if not samples:
+        return None
+    counts = gallery.counts()
+    return (
+        f"{len(gallery)} sample clips ({sum(counts['kept'].values())} kept cards, "
+        f"{sum(counts['rejected'].values())} rejected cards; up to {samples} per language and "
+        "per reject reason) are in the gallery of report.html."
+    )
+
+
+def _markdown(
+    intro: str, sections: dict[str, Table], plots: dict[str, str], gallery: str | None = None
+) -> str:
     md = [f"# {TITLE}", "", intro, ""]
+    if gallery:
+        md += [gallery, ""]
     for name, (header, rows) in sections.items():
         cells = [[str(v).replace("|", "\\|") for v in row] for row in rows]
         table = tabulate(cells, headers=header, tablefmt="github", disable_numparse=True)
@@ -155,7 +193,8 @@ def _markdown(intro: str, sections: dict[str, Table], plots: dict[str, str]) -> 
     return "\n".join(md)
 
 
-def _html(intro: str, sections: dict[str, Table], plots: dict[str, str]) -> str:
+def _html(intro: str, sections: dict[str, Table], plots: dict[str, str], gallery: str = "") -> str:
+    """The page: tables, the plots inline (``data:`` URIs: one file to attach), the gallery."""
     body = [f"<h1>{html.escape(TITLE)}</h1>", f"<p>{html.escape(intro)}</p>"]
     for name, (header, rows) in sections.items():
         table = tabulate(rows, headers=header, tablefmt="html", disable_numparse=True)
@@ -163,15 +202,20 @@ def _html(intro: str, sections: dict[str, Table], plots: dict[str, str]) -> str:
     if plots:
         body.append("<h2>Score distributions</h2>")
         body += [
-            f'<img src="{PLOTS_DIR}/{Path(path).name}" alt="{html.escape(name)}" width="480">'
+            f'<img src="{_png_uri(path)}" alt="{html.escape(name)}" width="480">'
             for name, path in plots.items()
         ]
+    body.append(gallery)
     return (
         f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(TITLE)}</title>"
         "<style>body{font-family:sans-serif;max-width:960px;margin:auto}"
         "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 8px}</style>"
         f"</head><body>{''.join(body)}</body></html>"
     )
+
+
+def _png_uri(path: str) -> str:
+    return data_uri(Path(path).read_bytes(), "image/png")
 
 
 def _plots(stats: CutStats, directory: Path) -> dict[str, str]:
