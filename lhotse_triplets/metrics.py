@@ -12,6 +12,7 @@ Example::
     '这个球是什么颜色'
 """
 
+import difflib
 import math
 import numbers
 import re
@@ -181,3 +182,30 @@ def non_finite(scores: Mapping[str, object]) -> str | None:
     """
     bad = [f"{name}={value}" for name, value in scores.items() if not is_finite_number(value)]
     return ", ".join(bad) or None
+
+
+def word_ops(
+    reference: str, hypothesis: str, language: str | None = None
+) -> list[tuple[str, list[str], list[str]]]:
+    """Word-level difference of ``hypothesis`` (what the ASR heard) against ``reference`` (what
+    was meant to be said): ``(op, reference words, hypothesis words)`` with ``op`` one of
+    ``equal``, ``replace``, ``delete`` (words the ASR missed), ``insert`` (words it added).
+    Words are compared after :func:`normalize_text` (case and punctuation do not count); in
+    languages written without spaces (:func:`uses_cer`) characters are the words. Both the
+    browse page and the report's gallery show it.
+
+    Example::
+
+        >>> word_ops("A red cube.", "a bed cube")
+        [('equal', ['A'], ['a']), ('replace', ['red'], ['bed']), ('equal', ['cube.'], ['cube'])]
+    """
+    cer = uses_cer(language)
+    ref, hyp = _diff_tokens(reference, cer), _diff_tokens(hypothesis, cer)
+    matcher = difflib.SequenceMatcher(
+        a=[normalize_text(t) for t in ref], b=[normalize_text(t) for t in hyp], autojunk=False
+    )
+    return [(op, ref[i1:i2], hyp[j1:j2]) for op, i1, i2, j1, j2 in matcher.get_opcodes()]
+
+
+def _diff_tokens(text: str, cer: bool) -> list[str]:
+    return [c for c in text if not c.isspace()] if cer else text.split()

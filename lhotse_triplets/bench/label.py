@@ -24,20 +24,19 @@ a temporary file and renamed, so it is never half-written; the last click on a c
 import csv
 import importlib.resources
 import io
-import ipaddress
 import json
 import logging
 import mimetypes
 import os
-import socket
 import threading
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from lhotse_triplets.bench.calibrate import load_clips
 from lhotse_triplets.bench.report import CLIP_COLUMNS
+from lhotse_triplets.serving import LocalHandler, LocalServer
+from lhotse_triplets.serving import is_loopback as is_loopback  # re-exported
 
 logger = logging.getLogger(__name__)
 
@@ -85,28 +84,18 @@ def page_html() -> bytes:
     ).read_bytes()
 
 
-#: Host names that always mean this machine.
-LOOPBACK_NAMES = ("localhost", "127.0.0.1", "[::1]")
-
-
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` (a name or an address to bind) is only reachable from this machine."""
-    if host.strip("[]") == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
-class LabelServer(ThreadingHTTPServer):
+class LabelServer(LocalServer):
     """The labelling server of one benchmark directory.
 
     :param allowed_hosts: more names the page may be reached by (``Host`` header values without
         the port), e.g. the machine's name when bound to ``0.0.0.0``.
     """
 
-    daemon_threads = True
+    log = logger
+    exposed_warning = (
+        "The labelling page is bound to %s, not a loopback address: anyone who can reach "
+        "this machine on port %d can read the clips and change labels."
+    )
 
     def __init__(
         self,
@@ -122,38 +111,7 @@ class LabelServer(ThreadingHTTPServer):
         self.clips = [{k: c.get(k) for k in PAGE_COLUMNS} for c in clips]
         self.audio = {c["cut_id"]: c.get("audio") for c in clips}
         self.store = LabelStore(self.bench_dir / "labels.csv")
-        super().__init__((host, port), _Handler)
-        self.hosts = self._allowed_hosts(host, allowed_hosts)
-        if not is_loopback(host):
-            logger.warning(
-                "The labelling page is bound to %s, not a loopback address: anyone who can reach "
-                "this machine on port %d can read the clips and change labels.",
-                host,
-                self.server_address[1],
-            )
-
-    def _allowed_hosts(self, host: str, extra: tuple[str, ...]) -> frozenset[str]:
-        """``Host`` header values (``name:port``) this server answers to."""
-        port = self.server_address[1]
-        names = {host, *extra, *LOOPBACK_NAMES}
-        if not is_loopback(host):  # reached from other machines by this machine's names
-            names |= {socket.gethostname(), socket.getfqdn()}
-        names |= {f"[{n}]" for n in names if ":" in n and not n.startswith("[")}
-        return frozenset(f"{n.lower()}:{port}" for n in names)
-
-    @property
-    def url(self) -> str:
-        host, port = self.server_address[:2]
-        return f"http://{host}:{port}/"
-
-    def host_allowed(self, host: str | None) -> bool:
-        """Whether a request's ``Host`` header names this server."""
-        return host is not None and host.strip().lower() in self.hosts
-
-    def same_origin(self, origin: str) -> bool:
-        """Whether ``origin`` (an ``Origin`` header, or a ``Referer`` URL) is this page's own."""
-        parts = urlsplit(origin)
-        return parts.scheme == "http" and self.host_allowed(parts.netloc)
+        super().__init__(host, port, _Handler, allowed_hosts)
 
     def audio_path(self, cut_id: str) -> Path | None:
         """The audio file of a known clip, if it lies inside the benchmark directory."""
@@ -166,49 +124,8 @@ class LabelServer(ThreadingHTTPServer):
         return path
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(LocalHandler):
     server: LabelServer
-
-    def log_message(self, format: str, *args) -> None:  # noqa: A002 - stdlib signature
-        logger.debug("%s %s", self.address_string(), format % args)
-
-    def _send(self, status: int, body: bytes, content_type: str) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("Cache-Control", "no-store")
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
-
-    def _json(self, status: int, obj) -> None:
-        self._send(status, json.dumps(obj, ensure_ascii=False).encode(), "application/json")
-
-    def _host_ok(self) -> bool:
-        """Refuse (421) a request whose ``Host`` does not name this server."""
-        if self.server.host_allowed(self.headers.get("Host")):
-            return True
-        self._json(HTTPStatus.MISDIRECTED_REQUEST, {"error": "unexpected Host header"})
-        return False
-
-    def _post_ok(self) -> bool:
-        """Refuse a cross-site request (403) and a body that is not JSON (415)."""
-        origin = self.headers.get("Origin")
-        referer = self.headers.get("Referer")
-        if origin is not None and not self.server.same_origin(origin):
-            self._json(HTTPStatus.FORBIDDEN, {"error": f"cross-origin request from {origin}"})
-            return False
-        if origin is None and referer is not None and not self.server.same_origin(referer):
-            self._json(HTTPStatus.FORBIDDEN, {"error": "cross-origin request (Referer)"})
-            return False
-        ctype = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
-        if ctype != "application/json":
-            self._json(
-                HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
-                {"error": f"expected Content-Type application/json, got {ctype or 'none'}"},
-            )
-            return False
-        return True
 
     def do_GET(self) -> None:  # noqa: N802 - stdlib name
         if not self._host_ok():

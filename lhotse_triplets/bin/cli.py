@@ -13,7 +13,9 @@ import yaml
 
 from lhotse_triplets import __version__
 from lhotse_triplets.bin.bench_cmds import bench
+from lhotse_triplets.bin.browse_cmds import browse
 from lhotse_triplets.bin.curriculum_cmds import curriculum
+from lhotse_triplets.bin.describe_cmds import describe
 from lhotse_triplets.bin.export_cmds import export
 from lhotse_triplets.bin.prepare_cmds import prepare
 from lhotse_triplets.bin.stages import STAGE_COMMANDS, run
@@ -85,7 +87,18 @@ def cli(verbose: bool) -> None:
         logging.getLogger("phonemizer").setLevel(logging.ERROR)
 
 
-for command in (prepare, *STAGE_COMMANDS, run, export, bench, voices, curriculum, validate):
+for command in (
+    prepare,
+    *STAGE_COMMANDS,
+    run,
+    export,
+    bench,
+    voices,
+    curriculum,
+    validate,
+    describe,
+    browse,
+):
     cli.add_command(command)
 
 if __name__ == "__main__":

@@ -18,7 +18,6 @@ Example::
 """
 
 import base64
-import difflib
 import hashlib
 import heapq
 import html
@@ -35,7 +34,7 @@ from lhotse_triplets.dialogues import conversation_id, is_turn_cut, turn_number,
 from lhotse_triplets.errors import Failure, log_failure
 from lhotse_triplets.export.common import audio_samples, encode_audio
 from lhotse_triplets.images import has_image, load_image
-from lhotse_triplets.metrics import normalize_text, uses_cer
+from lhotse_triplets.metrics import uses_cer, word_ops
 
 logger = logging.getLogger(__name__)
 
@@ -161,24 +160,16 @@ def word_diff(reference: str, hypothesis: str, language: str | None = None) -> s
         'is the cube <del>red?</del> <ins>bread</ins>'
     """
     cer = uses_cer(language)
-    ref, hyp = _tokens(reference, cer), _tokens(hypothesis, cer)
-    matcher = difflib.SequenceMatcher(
-        a=[normalize_text(t) for t in ref], b=[normalize_text(t) for t in hyp], autojunk=False
-    )
     out = []
-    for op, i1, i2, j1, j2 in matcher.get_opcodes():
+    for op, ref, hyp in word_ops(reference, hypothesis, language):
         if op == "equal":
-            out += [html.escape(t) for t in hyp[j1:j2]]
+            out += [html.escape(t) for t in hyp]
             continue
-        if i2 > i1:
-            out.append(f"<del>{html.escape(_join(ref[i1:i2], cer))}</del>")
-        if j2 > j1:
-            out.append(f"<ins>{html.escape(_join(hyp[j1:j2], cer))}</ins>")
+        if ref:
+            out.append(f"<del>{html.escape(_join(ref, cer))}</del>")
+        if hyp:
+            out.append(f"<ins>{html.escape(_join(hyp, cer))}</ins>")
     return _join(out, cer)
-
-
-def _tokens(text: str, cer: bool) -> list[str]:
-    return [c for c in text if not c.isspace()] if cer else text.split()
 
 
 def _join(tokens: list[str], cer: bool) -> str:
