@@ -283,3 +283,50 @@ def test_browse_command(run_dir, tmp_path, monkeypatch):
     assert called["port"] == 0 and called["host"] == "127.0.0.1"
     assert called["index_path"] == str(index) and called["rebuild"] and not called["open_browser"]
     assert "--no-open" in CliRunner().invoke(browse, ["--help"]).output
+
+
+def test_every_output_kind_is_browsed_and_described(tmp_path):
+    """browse and describe on each export kind of a run, a stage directory, a dialogue manifest:
+    the page's API lists every record of the input, its media decode, describe counts them."""
+    from click.testing import CliRunner
+
+    from lhotse_triplets.bin.cli import cli
+    from lhotse_triplets.testing.dialogues import dialogue_turn_cuts
+
+    from .test_records import FORMATS
+    from .test_records import make_run as make_full_run
+
+    (tmp_path / "full").mkdir()
+    run = make_full_run(tmp_path / "full")
+    dialogue = tmp_path / "turns.jsonl.gz"
+    dialogue_turn_cuts(tmp_path / "wav", {"c1": 4, "c2": 2}).to_file(dialogue)
+    exports = {
+        kind: run / "export" / d
+        for kind, d in [
+            ("shar", "shar"),
+            ("triplets", "triplets.jsonl"),
+            ("triplet_files", "files"),
+            ("nemo", "nemo"),
+            ("hf", "hf"),
+            ("duplex", "duplex"),
+            ("ttt", "ttt"),
+        ]
+    }
+    assert sorted(exports) == sorted(FORMATS)
+    inputs = {**exports, "stage": run / "gate", "manifest": dialogue}
+    for kind, path in inputs.items():
+        server = start(path, tmp_path / f"cache-{kind}")
+        try:
+            records = list(iter_records(path))
+            page = get(server, "/api/items?per_page=500")
+            assert page["total"] == len(records) > 0, kind
+            item = next(i for i in page["items"] if i["media"]["audio"])
+            with urllib.request.urlopen(server.url + item["media"]["audio"].lstrip("/")) as r:
+                audio, sr = sf.read(io.BytesIO(r.read()))
+            assert len(audio) > 0 and sr > 0, kind
+        finally:
+            server.shutdown()
+            server.server_close()
+        result = CliRunner().invoke(cli, ["describe", str(path), "--json"])
+        assert result.exit_code == 0, (kind, result.output)
+        assert json.loads(result.stdout)["records"] == len(records), kind
