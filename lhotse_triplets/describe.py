@@ -15,8 +15,9 @@ Example::
     32
 """
 
+from array import array
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -104,7 +105,7 @@ def _percentile_table(stats: dict[str, dict[str, float]]) -> str:
     return tabulate(rows, headers=headers, tablefmt="github") if rows else ""
 
 
-def _percentiles(values: list[float]) -> dict[str, float]:
+def _percentiles(values: Sequence[float]) -> dict[str, float]:
     if not values:
         return {}
     points = np.percentile(np.asarray(values, dtype=np.float64), PERCENTILES)
@@ -120,8 +121,9 @@ class _Counter:
         self.failed: Counter = Counter()
         self.groups: dict[str, dict[str, Counter]] = {g: defaultdict(Counter) for g in GROUPS}
         self.hours: dict[str, dict[str, Counter]] = defaultdict(lambda: defaultdict(Counter))
-        self.durations: list[float] = []
-        self.scores: dict[str, list[float]] = defaultdict(list)
+        # 8 bytes a value (a Python list of floats costs 32): exact percentiles need them all.
+        self.durations = array("d")
+        self.scores: dict[str, array] = defaultdict(lambda: array("d"))
         self.conversations: set[tuple[str, str]] = set()
 
     def add(self, record: Record) -> None:
