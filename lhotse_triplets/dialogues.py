@@ -27,6 +27,22 @@ USER, ASSISTANT = "user", "assistant"
 ROLES = (USER, ASSISTANT)
 
 
+#: ``custom["audio_source"]`` of a turn whose audio the corpus lacks (a text-only cut).
+MISSING_AUDIO = "missing"
+#: How ``custom["audio_source"]`` of a turn spoken by our TTS starts (:func:`synthesized_by`).
+SYNTHESIZED = "synthesized"
+
+
+def synthesized_by(tts: str) -> str:
+    """``custom["audio_source"]`` of a turn spoken by the TTS ``tts`` (``synthesized: <tts>``)."""
+    return f"{SYNTHESIZED}: {tts}"
+
+
+def is_text_only(cut: Cut) -> bool:
+    """Whether ``cut`` is a turn whose audio the corpus lacks (no recording, counted, kept)."""
+    return (cut.custom or {}).get(fields.AUDIO_SOURCE) == MISSING_AUDIO
+
+
 def parse_pairs(spec: str | Mapping[str, Any], what: str) -> dict[str, str]:
     """``"a=b,c=d"`` (or a mapping) as a dict of stripped strings.
 

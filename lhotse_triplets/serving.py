@@ -24,6 +24,7 @@ Example::
     threading.Thread(target=server.serve_forever, daemon=True).start()
 """
 
+import importlib.resources
 import ipaddress
 import json
 import logging
@@ -52,6 +53,17 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+def static_page(package: str, name: str) -> bytes:
+    """The bytes of ``<package>/static/<name>``, a page shipped as package data.
+
+    Example::
+
+        >>> static_page("lhotse_triplets.browse", "browse.html")[:15]
+        b'<!doctype html>'
+    """
+    return (importlib.resources.files(package) / "static" / name).read_bytes()
 
 
 class LocalServer(ThreadingHTTPServer):

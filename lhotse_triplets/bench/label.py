@@ -22,7 +22,6 @@ a temporary file and renamed, so it is never half-written; the last click on a c
 """
 
 import csv
-import importlib.resources
 import io
 import json
 import logging
@@ -35,7 +34,7 @@ from urllib.parse import unquote, urlsplit
 
 from lhotse_triplets.bench.calibrate import load_clips
 from lhotse_triplets.bench.report import CLIP_COLUMNS
-from lhotse_triplets.serving import LocalHandler, LocalServer
+from lhotse_triplets.serving import LocalHandler, LocalServer, static_page
 from lhotse_triplets.serving import is_loopback as is_loopback  # re-exported
 
 logger = logging.getLogger(__name__)
@@ -79,9 +78,7 @@ class LabelStore:
 
 def page_html() -> bytes:
     """The labelling page (package data)."""
-    return (
-        importlib.resources.files("lhotse_triplets.bench") / "static" / "label.html"
-    ).read_bytes()
+    return static_page("lhotse_triplets.bench", "label.html")
 
 
 class LabelServer(LocalServer):

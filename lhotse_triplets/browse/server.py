@@ -30,7 +30,6 @@ Example::
 """
 
 import dataclasses
-import importlib.resources
 import logging
 import math
 import re
@@ -45,7 +44,7 @@ from lhotse_triplets.browse.index import BrowseIndex, Filters
 from lhotse_triplets.browse.media import open_media
 from lhotse_triplets.browse.records import Record
 from lhotse_triplets.metrics import word_ops
-from lhotse_triplets.serving import LocalHandler, LocalServer
+from lhotse_triplets.serving import LocalHandler, LocalServer, static_page
 
 logger = logging.getLogger(__name__)
 
@@ -106,9 +105,7 @@ def item_dict(key: int, record: Record) -> dict:
 
 def page_html() -> bytes:
     """The browse page (package data)."""
-    return (
-        importlib.resources.files("lhotse_triplets.browse") / "static" / "browse.html"
-    ).read_bytes()
+    return static_page("lhotse_triplets.browse", "browse.html")
 
 
 def _one(query: dict[str, list[str]], name: str) -> str | None:

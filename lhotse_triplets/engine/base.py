@@ -450,6 +450,10 @@ class Executor(ABC):
             **dict(cfg.options),
         )
 
+    def workers_of(self, stage: Stage) -> int:
+        """Workers (processes, actors) ``stage`` gets: its ``concurrency``, else ``num_workers``."""
+        return (stage.resources or {}).get("concurrency") or self.num_workers
+
     @abstractmethod
     def execute(
         self,

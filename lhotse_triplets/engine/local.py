@@ -36,7 +36,7 @@ class LocalExecutor(Executor):
         output_dir: Path,
         on_progress: Callable[[int], None],
     ) -> Iterator[dict]:
-        workers = stage.resources.get("concurrency") or self.num_workers
+        workers = self.workers_of(stage)
         if workers <= 1:
             with thread_limit(self.threads_per_worker):
                 for shard in shards:

@@ -154,10 +154,6 @@ class RayExecutor(Executor):
             },
         }
 
-    def workers_of(self, stage: Stage) -> int:
-        """Actors ``stage`` gets: its ``concurrency``, else ``num_workers``."""
-        return (stage.resources or {}).get("concurrency") or self.num_workers
-
     def execute(
         self,
         stage: Stage,

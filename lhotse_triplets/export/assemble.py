@@ -38,7 +38,14 @@ from lhotse.cut import Cut
 from lhotse_triplets import fields
 from lhotse_triplets.audio import resample
 from lhotse_triplets.cuts import cut_language, cut_text
-from lhotse_triplets.dialogues import ASSISTANT, USER, turn_gaps, turn_number, turn_role
+from lhotse_triplets.dialogues import (
+    ASSISTANT,
+    USER,
+    synthesized_by,
+    turn_gaps,
+    turn_number,
+    turn_role,
+)
 from lhotse_triplets.errors import ItemError
 from lhotse_triplets.export.common import ID, ConversationKey, audio_samples, encode_audio
 
@@ -83,7 +90,7 @@ class TurnSpeaker:
 
     def __init__(self, engine: Any, name: str, agent_voice: str | None = None) -> None:
         self.engine = engine
-        self.source = f"synthesized: {name}"
+        self.source = synthesized_by(name)
         self.agent_voice = agent_voice
 
     def voice(self, role: str | None, language: str) -> str:

@@ -48,7 +48,7 @@ from lhotse.utils import Pathlike, fastcopy
 from lhotse_triplets import fields
 from lhotse_triplets.audio import encode
 from lhotse_triplets.cuts import cut_language, cut_text, cut_voice, is_rejected
-from lhotse_triplets.dialogues import conversation_id, is_turn_cut
+from lhotse_triplets.dialogues import conversation_id, is_turn_cut, turn_number
 from lhotse_triplets.errors import Failure, ItemError, log_failure
 from lhotse_triplets.images import image_extension, load_image_bytes
 from lhotse_triplets.paths import inside, is_safe_name, safe_name
@@ -582,7 +582,7 @@ def audio_turn_attributes(custom: dict[str, Any] | None) -> Iterator[dict[str, A
 
 
 def _turn_order(cut: Cut) -> tuple[int, str]:
-    return int((cut.custom or {}).get(fields.TURN) or 0), cut.id
+    return turn_number(cut), cut.id
 
 
 def group_conversations(cuts: Iterable[Cut]) -> dict[ConversationKey, list[Cut]]:

@@ -64,6 +64,7 @@ from lhotse_triplets import fields
 from lhotse_triplets.cuts import cut_language, cut_text
 from lhotse_triplets.dialogues import (
     ASSISTANT,
+    MISSING_AUDIO,
     USER,
     is_turn_cut,
     role_names,
@@ -98,7 +99,6 @@ DEFAULT_SAMPLING_RATE = 16000
 #: Our role -> the name in the ``"<name>: "`` prefix of ``input_ids`` (over ``role_names``).
 DEFAULT_ROLE_NAMES = {USER: "User", ASSISTANT: "Assistant"}
 #: ``audio_source`` of a text-only turn (the corpus has no audio for it).
-MISSING = "missing"
 
 #: Columns (those not named by ``fields``).
 TURN_NUMBER = "turn_number"
@@ -381,7 +381,7 @@ def turn_row(
     source = (cut.custom or {}).get(fields.AUDIO_SOURCE)
     if is_turn_cut(cut) and not cut.has_recording:
         speech: list[float] = []
-        source = source or MISSING
+        source = source or MISSING_AUDIO
     else:
         speech = audio_samples(cut, sampling_rate)[0]
     row = _row(conversation, cut.id, number, role, speech, text, cut, source)

@@ -51,6 +51,7 @@ from lhotse.utils import Pathlike, fastcopy
 from tqdm.auto import tqdm
 
 from lhotse_triplets import fields, text
+from lhotse_triplets.dialogues import MISSING_AUDIO
 from lhotse_triplets.errors import Failure, FailureLog, ItemError, log_failure, read_failures
 
 logger = logging.getLogger(__name__)
@@ -64,7 +65,6 @@ Item = Output | Iterable[Output]
 #: The rate every dialogue turn's recording is resampled to (lazily, on load).
 TURN_SAMPLING_RATE = 16000
 #: ``custom[fields.AUDIO_SOURCE]`` of a dialogue turn the corpus has no audio for (text only).
-MISSING_AUDIO = "missing"
 
 _CUTS_NAME = re.compile(r"(?P<corpus>.+?)_cuts_(?P<part>.+)\.jsonl\.gz")
 

@@ -21,12 +21,11 @@ from lhotse import CutSet, MonoCut, Recording, SupervisionSegment
 
 from lhotse_triplets import fields
 from lhotse_triplets.cuts import make_prompt_cut
-from lhotse_triplets.dialogues import ASSISTANT, USER
+from lhotse_triplets.dialogues import ASSISTANT, MISSING_AUDIO, USER
 
 #: Rate of the fixture wavs (DeepDialogue's); the cuts resample to :data:`TARGET_RATE`.
 SOURCE_RATE = 24000
 TARGET_RATE = 16000
-MISSING = "missing"
 
 
 def turn_text(conversation_id: str, turn: int) -> str:
@@ -73,7 +72,9 @@ def _turn(workdir: Path, conversation_id: str, turn: int, missing: bool, languag
     }
     text = turn_text(conversation_id, turn)
     if missing:
-        cut = make_prompt_cut(cut_id, text, language, {**custom, fields.AUDIO_SOURCE: MISSING})
+        cut = make_prompt_cut(
+            cut_id, text, language, {**custom, fields.AUDIO_SOURCE: MISSING_AUDIO}
+        )
         cut.supervisions[0].speaker = role
         return cut
     t = np.arange(int(turn_seconds(turn) * SOURCE_RATE)) / SOURCE_RATE

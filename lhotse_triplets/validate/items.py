@@ -32,7 +32,7 @@ from lhotse.cut import Cut
 
 from lhotse_triplets import fields
 from lhotse_triplets.cuts import cut_text
-from lhotse_triplets.dialogues import is_turn_cut
+from lhotse_triplets.dialogues import MISSING_AUDIO, is_turn_cut
 from lhotse_triplets.engine.base import read_cuts
 from lhotse_triplets.export.common import (
     DURATION,
@@ -151,7 +151,7 @@ def cut_item(cut: Cut, exported: bool = False) -> Item:
     when ``exported``)."""
     custom = cut.custom or {}
     turn_cut = is_turn_cut(cut)
-    text_only = custom.get(fields.AUDIO_SOURCE) == "missing" if turn_cut else not exported
+    text_only = custom.get(fields.AUDIO_SOURCE) == MISSING_AUDIO if turn_cut else not exported
     if turn_cut:
         required = (fields.CONVERSATION_ID, fields.TURN, fields.ROLE)
         texts: tuple = (cut_text(cut),)

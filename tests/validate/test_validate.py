@@ -19,7 +19,7 @@ from lhotse import CutSet
 from lhotse_triplets import fields
 from lhotse_triplets.bin.validate_cmds import validate as validate_cmd
 from lhotse_triplets.config import load_config
-from lhotse_triplets.export.common import encode_audio
+from lhotse_triplets.export.common import DURATION, encode_audio
 from lhotse_triplets.export.reading import read_shar
 from lhotse_triplets.pipeline import run_pipeline
 from lhotse_triplets.testing.configs import DUMMY_RUN
@@ -66,6 +66,23 @@ def test_duplicate_id_in_the_index_is_caught_and_listed_20_plus_count(export_dir
     assert f"and {len(lines) - 20} more" in result.output
     listed = [line for line in result.output.splitlines() if "duplicate row id" in line]
     assert len(listed) == 20
+
+
+def test_duration_tolerance_and_max_items_options(export_dir, tmp_path):
+    """``--tolerance`` decides when a declared duration is wrong; ``--max-items`` checks only the
+    first N items of each export."""
+    lines = [json.loads(x) for x in (export_dir / "triplets.jsonl").read_text().splitlines()]
+    lines[0][DURATION] += 0.05  # the index says 50 ms more than the audio lasts
+    off = tmp_path / "triplets.jsonl"
+    off.write_text("".join(json.dumps(row) + "\n" for row in lines))
+    strict = CliRunner().invoke(validate_cmd, [str(off), "--no-progress", "--json"])
+    assert strict.exit_code == 1
+    (offender,) = json.loads(strict.stdout)["targets"][0]["checks"]["duration"]["offenders"]
+    assert offender.startswith(lines[0]["id"])
+    loose = CliRunner().invoke(validate_cmd, [str(off), "--no-progress", "--tolerance", "0.1"])
+    assert loose.exit_code == 0, loose.output
+    two = validate(off, max_items=2, progress=False)
+    assert two.targets[0].items == 2
 
 
 def test_nemo_image_path_leading_outside_is_caught(export_dir, tmp_path):

@@ -22,10 +22,9 @@ from typing import Any
 from lhotse.cut import Cut
 
 from lhotse_triplets import fields
-from lhotse_triplets.dialogues import ASSISTANT, USER
+from lhotse_triplets.dialogues import ASSISTANT, MISSING_AUDIO, USER
 from lhotse_triplets.errors import Failure, ItemError
 from lhotse_triplets.recipes.utils import (
-    MISSING_AUDIO,
     STAGE,
     Output,
     check_cut_text,

@@ -66,12 +66,12 @@ from lhotse import CutSet
 from lhotse.utils import Pathlike
 
 from lhotse_triplets import dialogues, fields, text
+from lhotse_triplets.dialogues import SYNTHESIZED
 from lhotse_triplets.errors import Failure, ItemError
 from lhotse_triplets.recipes.instructs2s.rows import (
     DEFAULT_ROLES,
     MISSING,
     SAMPLING_RATE,
-    SYNTHESIZED,
     Synthesizer,
     TurnOptions,
     conversation_outputs,

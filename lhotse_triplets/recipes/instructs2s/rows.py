@@ -17,7 +17,12 @@ from lhotse.utils import Pathlike
 
 from lhotse_triplets import fields
 from lhotse_triplets.audio import make_recording
-from lhotse_triplets.dialogues import ASSISTANT, USER
+from lhotse_triplets.dialogues import (
+    ASSISTANT,
+    USER,
+    is_text_only,
+    synthesized_by,
+)
 from lhotse_triplets.errors import Failure, ItemError
 from lhotse_triplets.paths import inside, safe_name
 from lhotse_triplets.recipes.utils import (
@@ -37,7 +42,6 @@ DEFAULT_ROLES = {"human": USER, "gpt": ASSISTANT}
 #: What ``audio_source`` says of a turn whose wav is not in the corpus.
 MISSING = MISSING_AUDIO
 #: What ``audio_source`` says of a turn spoken by our TTS: ``synthesized: <tts name>``.
-SYNTHESIZED = "synthesized"
 
 _UNIT = re.compile(r"<(\d+)>")
 _UNITS = re.compile(r"(?:\s*<\d+>)*\s*")
@@ -99,7 +103,7 @@ class Synthesizer:
             raise ItemError(f"synthesis_failed: turn {turn}: {reason[:200]}") from None
         custom = {
             **cut.custom,
-            fields.AUDIO_SOURCE: f"{SYNTHESIZED}: {self.name}",
+            fields.AUDIO_SOURCE: synthesized_by(self.name),
             fields.VOICE: self.voice,
             fields.TTS_MODEL: self.name,
         }
@@ -201,8 +205,7 @@ def conversation_outputs(conversation_id: str, row: Mapping, options: TurnOption
 
 def _spoken(cut: MonoCut, options: TurnOptions) -> MonoCut:
     """``cut``, synthesized when it is a user turn without audio and a synthesizer is set."""
-    missing = cut.custom.get(fields.AUDIO_SOURCE) == MISSING
-    if options.synthesizer is None or not missing or cut.custom[fields.ROLE] != USER:
+    if options.synthesizer is None or not is_text_only(cut) or cut.custom[fields.ROLE] != USER:
         return cut
     return options.synthesizer.speak(cut, options.language)
 

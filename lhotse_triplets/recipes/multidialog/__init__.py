@@ -50,7 +50,7 @@ from typing import Any
 from lhotse import CutSet
 from lhotse.utils import Pathlike
 
-from lhotse_triplets import dialogues, fields, text
+from lhotse_triplets import dialogues, text
 from lhotse_triplets.errors import Failure
 from lhotse_triplets.recipes.multidialog.audio import STAGE, AudioStore
 from lhotse_triplets.recipes.multidialog.rows import (
@@ -70,7 +70,7 @@ from lhotse_triplets.recipes.multidialog.sources import (
     snapshot_splits,
 )
 from lhotse_triplets.recipes.registry import recipe
-from lhotse_triplets.recipes.utils import MISSING_AUDIO, Item, file_stamp, prepare_manifest
+from lhotse_triplets.recipes.utils import Item, file_stamp, prepare_manifest
 
 CORPUS = "multidialog"
 logger = logging.getLogger(__name__)
@@ -207,7 +207,7 @@ def _split_items(
         outputs = conversation_cuts(conversation, options)
         cuts = [o for o in outputs if not isinstance(o, Failure)]
         turns += len(cuts)
-        missing += sum(1 for c in cuts if c.custom.get(fields.AUDIO_SOURCE) == MISSING_AUDIO)
+        missing += sum(1 for c in cuts if dialogues.is_text_only(c))
         yield outputs
     logger.info("MultiDialog %s: %d of %d turns have no audio", options.split, missing, turns)
 
